@@ -1,0 +1,85 @@
+package jtune.engine.cli;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Command-line options of the form {@code --name value} and {@code --flag}, checked against the options a
+ * command knows, so that a typo is named rather than ignored.
+ */
+final class Args {
+    private final Map<String, String> values = new LinkedHashMap<>();
+    private final List<String> positional = new ArrayList<>();
+
+    Args(List<String> argv, Set<String> valued, Set<String> flags) {
+        for (int i = 0; i < argv.size(); i++) {
+            String a = argv.get(i);
+            if (a.startsWith("--")) {
+                String name = a;
+                String value = null;
+                int eq = a.indexOf('=');
+                if (eq > 0) {
+                    name = a.substring(0, eq);
+                    value = a.substring(eq + 1);
+                }
+                if (flags.contains(name) && value == null) {
+                    values.put(name, "true");
+                } else if (valued.contains(name)) {
+                    if (value == null) {
+                        if (i + 1 >= argv.size()) {
+                            throw new UsageException("option " + name + " needs a value");
+                        }
+                        value = argv.get(++i);
+                    }
+                    values.put(name, value);
+                } else {
+                    List<String> known = new ArrayList<>(valued);
+                    known.addAll(flags);
+                    known.sort(null);
+                    throw new UsageException("unknown option " + name + "; this command takes " + String.join(", ", known));
+                }
+            } else {
+                positional.add(a);
+            }
+        }
+    }
+
+    List<String> positional() {
+        return positional;
+    }
+
+    boolean flag(String name) {
+        return values.containsKey(name);
+    }
+
+    String string(String name, String fallback) {
+        return values.getOrDefault(name, fallback);
+    }
+
+    int integer(String name, int fallback, int min) {
+        String v = values.get(name);
+        if (v == null) {
+            return fallback;
+        }
+        int n;
+        try {
+            n = Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException("option " + name + " must be a whole number, got '" + v + "'");
+        }
+        if (n < min) {
+            throw new UsageException("option " + name + " must be at least " + min + ", got " + n);
+        }
+        return n;
+    }
+
+    /** A mistake in how jtune was called: the message is shown as is, and the exit code is 2. */
+    static final class UsageException extends RuntimeException {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+}
