@@ -33,7 +33,7 @@ jtune_find_jdk() {
             best_v="$v"
         fi
     done
-    [ -n "$best" ] && echo "$best"
+    if [ -n "$best" ]; then echo "$best"; fi
 }
 
 JTUNE_JDK=$(jtune_find_jdk)
