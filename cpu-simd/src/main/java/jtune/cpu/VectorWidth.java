@@ -23,29 +23,12 @@ public final class VectorWidth {
     private VectorWidth() {
     }
 
-    /** Null when {@code value} is a width this machine can use; otherwise the reason it cannot. */
-    static String problem(String value) {
-        int bits;
-        try {
-            bits = Integer.parseInt(value.trim());
-        } catch (NumberFormatException e) {
-            return "-D" + PROPERTY + "=" + value + " is not a number; use 128, 256 or 512";
-        }
-        if (bits != 128 && bits != 256 && bits != 512) {
-            return "-D" + PROPERTY + "=" + bits + " is not a vector width; use 128, 256 or 512";
-        }
-        if (bits > PREFERRED_BITS) {
-            return "-D" + PROPERTY + "=" + bits + " is wider than this CPU's " + PREFERRED_BITS + "-bit vectors";
-        }
-        return null;
-    }
-
     private static int chosen() {
         String forced = System.getProperty(PROPERTY);
         if (forced == null || forced.isBlank()) {
             return PREFERRED_BITS;
         }
-        String why = problem(forced);
+        String why = SimdBackendProvider.widthProblem(forced);
         if (why != null) {
             throw new IllegalArgumentException(why);
         }

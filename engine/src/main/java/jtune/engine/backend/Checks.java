@@ -51,6 +51,13 @@ public final class Checks {
         }
     }
 
+    /** Fails unless {@code t} has rank {@code rank}; {@code layout} names its dimensions, e.g. "(V, D)". */
+    public static void rank(String op, Tensor t, int rank, String layout) {
+        if (t.rank() != rank) {
+            throw new IllegalArgumentException(op + ": " + t + " must be " + layout + ", rank " + rank);
+        }
+    }
+
     public static String describe(Tensor... ts) {
         StringBuilder sb = new StringBuilder();
         for (Tensor t : ts) {

@@ -187,7 +187,7 @@ public final class ScalarBackend implements Backend {
         Checks.sameF32("softmax", x, out);
         long cols = x.dim(-1);
         long rows = x.size() / Math.max(cols, 1);
-        long t = causal ? x.dim(-2) : 0;
+        long t = causal && x.rank() >= 2 ? x.dim(-2) : 0;
         if (causal && (x.rank() < 2 || cols < t)) {
             throw new IllegalArgumentException("softmax: causal needs " + x + " to be (..., T, S) with S >= T");
         }
@@ -407,6 +407,7 @@ public final class ScalarBackend implements Backend {
         Checks.f32("embedding", table);
         Checks.typed("embedding", ids, DType.I32);
         Checks.f32("embedding", out);
+        Checks.rank("embedding", table, 2, "(V, D)");
         long vocab = table.dim(0), d = table.dim(1), n = ids.size();
         Checks.shape("embedding", out, n, d);
         for (long r = 0; r < n; r++) {
@@ -422,6 +423,7 @@ public final class ScalarBackend implements Backend {
         Checks.f32("embeddingBackward", dtable);
         Checks.typed("embeddingBackward", ids, DType.I32);
         Checks.f32("embeddingBackward", dout);
+        Checks.rank("embeddingBackward", dtable, 2, "(V, D)");
         long vocab = dtable.dim(0), d = dtable.dim(1), n = ids.size();
         Checks.shape("embeddingBackward", dout, n, d);
         for (long r = 0; r < n; r++) {

@@ -173,6 +173,10 @@ public final class Tensor implements AutoCloseable {
     public Tensor transpose(int a, int b) {
         int i = a < 0 ? rank() + a : a;
         int j = b < 0 ? rank() + b : b;
+        if (i < 0 || i >= rank() || j < 0 || j >= rank()) {
+            throw new IndexOutOfBoundsException("transpose of dimensions " + a + " and " + b + " of tensor '" + name
+                    + "' " + shape + " (rank " + rank() + ")");
+        }
         long[] d = shape.toArray();
         long[] s = strides.clone();
         long t = d[i];

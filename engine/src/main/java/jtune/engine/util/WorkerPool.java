@@ -71,6 +71,9 @@ public final class WorkerPool implements AutoCloseable {
 
     /** Runs {@code body.accept(i)} for every {@code i} in {@code [0, tasks)}, spread over the pool. */
     public void parallelFor(int tasks, IntConsumer body) {
+        if (closed) {
+            throw new IllegalStateException("worker pool is closed");
+        }
         if (tasks <= 0) {
             return;
         }
