@@ -3,10 +3,18 @@
  * its scalar reference backend, and the {@code jtune} command. Depends on the JDK only.
  */
 module jtune.engine {
+    requires java.desktop;
+
     exports jtune.engine.tensor;
     exports jtune.engine.backend;
     exports jtune.engine.util;
+    exports jtune.engine.nn;
+    exports jtune.engine.model;
     exports jtune.engine.cli;
+    exports jtune.engine.data;
+    exports jtune.engine.io;
+    exports jtune.engine.optim;
+    exports jtune.engine.train;
 
     uses jtune.engine.backend.BackendProvider;
 

@@ -25,13 +25,40 @@ public final class Main {
             usage: jtune [global options] <command> [options]
 
             commands:
-              demo                      the embedded default run: machine info, then a GEMM benchmark
+              demo                      the embedded default run: pre-trains a small LLaMA on generated stories
+                  --minutes M           time budget (default 2); the steps are chosen to fit it
+                  --steps N             exactly N steps instead
+                  --out DIR             run folder (default runs/demo-<date>-<time>)
+                  --seed S              corpus, initialisation, batches and sampling (default 1)
               info                      backend, vector width, threads, GPU, memory
               bench gemm                time C = A·B (f32) on the chosen backend
                   --m M --n N --k K     matrix sizes (default 1024 each)
                   --layout nn|nt|tn     A·B, A·Bᵀ or Aᵀ·B (default nn)
                   --repeat R            timed runs after warm-up; the median is reported (default 10)
                   --json                one JSON object instead of text
+              bench train               time full training steps (forward, backward, AdamW) on random tokens
+                  --preset llama60m     the model (default llama60m)
+                  --seq S --batch B     tokens per step (default 256 x 4)
+                  --warmup W --steps N  untimed, then timed steps; the median is reported (default 2, 5)
+                  --seed S              initialisation and tokens (default 0)
+                  --checkpointing       recompute each block's activations in backward
+                  --json                one JSON object instead of text
+              train                     pre-train a model on a text file (byte-level tokens)
+                  --preset tiny|llama60m  the model (default tiny), or --config FILE: JSON of LlamaConfig fields
+                  --data FILE           the training text; the last --eval-fraction (default 0.1) is held out
+                  --seq S --batch B     tokens per micro-batch (default 256 x 4)
+                  --accum A             micro-batches per update (default 1)
+                  --steps N             updates (default 1000)
+                  --optimizer adamw|sgd (default adamw); --momentum M for sgd (default 0.9)
+                  --lr LR --weight-decay WD --clip C   (default 1e-3, 0.1, 1.0; --clip 0: none)
+                  --schedule cosine|constant --warmup W --min-lr-ratio R   (default cosine, steps/10, 0.1)
+                  --eval-every N --eval-batches N   (default steps/10, 8)
+                  --checkpoint-every N  (default 1000; a checkpoint is also written at the end and on Ctrl-C)
+                  --out DIR             run folder (default runs/train)
+                  --resume              continue the run in --out from its checkpoint
+                  --seed S              initialisation and batch order (default 0)
+                  --checkpointing       recompute each block's activations in backward (less memory)
+                  --json                one JSON line per step on stdout
               help                      this text
 
             global options:
@@ -68,8 +95,7 @@ public final class Main {
     private static final Set<String> GLOBAL_FLAGS = Set.of("--debug", "--help", "-h");
 
     private static int dispatch(List<String> argv, PrintStream out, PrintStream err) throws IOException {
-        List<String> words = argv.stream().filter(a -> !a.startsWith("-")).toList();
-        String command = words.isEmpty() ? "help" : words.getFirst();
+        String command = command(argv);
         if (argv.contains("--help") || argv.contains("-h") || command.equals("help")) {
             out.print(HELP.formatted(VERSION));
             return 0;
@@ -77,9 +103,27 @@ public final class Main {
         return switch (command) {
             case "info" -> info(parse(argv, Set.of(), Set.of("--json")), out, err);
             case "bench" -> bench(argv, out, err);
-            case "demo" -> demo(parse(argv, Set.of(), Set.of()), out, err);
-            default -> throw new Args.UsageException("unknown command '" + command + "'; the commands are demo, info, bench, help");
+            case "demo" -> demo(parse(argv, DemoCommand.VALUED, Set.of()), out, err);
+            case "train" -> train(parse(argv, TrainCommand.VALUED, TrainCommand.FLAGS), out, err);
+            default -> throw new Args.UsageException("unknown command '" + command + "'; the commands are demo, train, info, bench, help");
         };
+    }
+
+    /**
+     * The command word: the first argument that is neither a global option nor the value of one
+     * ({@code jtune --threads 2 train} runs train); "help" when there is none.
+     */
+    private static String command(List<String> argv) {
+        for (int i = 0; i < argv.size(); i++) {
+            String a = argv.get(i);
+            if (!a.startsWith("-")) {
+                return a;
+            }
+            if (GLOBAL_VALUED.contains(a)) {
+                i++;
+            }
+        }
+        return "help";
     }
 
     private static Args parse(List<String> argv, Set<String> valued, Set<String> flags) {
@@ -152,10 +196,17 @@ public final class Main {
     }
 
     private static int bench(List<String> argv, PrintStream out, PrintStream err) {
-        Args args = parse(argv, Set.of("--m", "--n", "--k", "--layout", "--repeat"), Set.of("--json"));
+        Set<String> gemmOptions = Set.of("--m", "--n", "--k", "--layout", "--repeat");
+        Set<String> anyOptions = new java.util.HashSet<>(gemmOptions);
+        anyOptions.addAll(TrainBench.OPTIONS);
+        List<String> which = parse(argv, anyOptions, TrainBench.FLAGS).positional();
+        if (which.size() >= 2 && which.get(1).equals("train")) {
+            return benchTrain(parse(argv, TrainBench.OPTIONS, TrainBench.FLAGS), out, err);
+        }
+        Args args = parse(argv, gemmOptions, Set.of("--json"));
         List<String> pos = args.positional();
         if (pos.size() < 2 || !pos.get(1).equals("gemm")) {
-            throw new Args.UsageException("bench needs a benchmark name; the benchmarks are: gemm");
+            throw new Args.UsageException("bench needs a benchmark name; the benchmarks are: gemm, train");
         }
         if (pos.size() > 2) {
             throw new Args.UsageException("unexpected argument '" + pos.get(2) + "' after 'bench gemm'");
@@ -170,18 +221,32 @@ public final class Main {
         return 0;
     }
 
-    private static int demo(Args args, PrintStream out, PrintStream err) {
-        info(args, out, err);
-        out.println();
-        out.println("GEMM, f32, C = A·B at 1024³ (median of 10 runs):");
-        MemoryLedger ledger = new MemoryLedger();
-        try (Backend b = backend(args, err).backend()) {
-            out.println("  " + GemmBench.run(b, ledger, 1024, 1024, 1024, GemmBench.Layout.NN, 10).text());
+    private static int benchTrain(Args args, PrintStream out, PrintStream err) {
+        if (args.positional().size() > 2) {
+            throw new Args.UsageException("unexpected argument '" + args.positional().get(2) + "' after 'bench train'");
         }
-        out.println();
-        out.println("memory ledger of that run:");
-        out.print(ledger.table());
+        try (Backend b = backend(args, err).backend()) {
+            TrainBench.Result r = TrainBench.run(b, args.string("--preset", "llama60m"), args.integer("--seq", 256, 1),
+                    args.integer("--batch", 4, 1), args.integer("--warmup", 2, 0), args.integer("--steps", 5, 1),
+                    args.integer("--seed", 0, 0), args.flag("--checkpointing"), err);
+            out.println(args.flag("--json") ? r.json() : r.text());
+            if (!args.flag("--json")) {
+                out.print(r.ledger().table());
+            }
+        }
         return 0;
+    }
+
+    private static int train(Args args, PrintStream out, PrintStream err) throws IOException {
+        try (Backend b = backend(args, err).backend()) {
+            return TrainCommand.run(args, b, out, err);
+        }
+    }
+
+    private static int demo(Args args, PrintStream out, PrintStream err) throws IOException {
+        try (Backend b = backend(args, err).backend()) {
+            return DemoCommand.run(args, b, out, err);
+        }
     }
 
 }

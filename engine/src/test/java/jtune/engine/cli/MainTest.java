@@ -35,6 +35,13 @@ class MainTest {
     }
 
     @Test
+    void globalOptionsMayComeBeforeTheCommand() {
+        Run r = run("--threads", "1", "--backend", "scalar", "info");
+        assertThat(r.status()).as(r.err()).isZero();
+        assertThat(r.out()).contains("backend     scalar");
+    }
+
+    @Test
     void benchGemmPrintsJsonWithTheFlopRate() {
         Run r = run("bench", "gemm", "--backend", "scalar", "--m", "8", "--n", "5", "--k", "3", "--layout", "tn",
                 "--repeat", "3", "--json");

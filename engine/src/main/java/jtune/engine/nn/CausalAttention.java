@@ -1,0 +1,115 @@
+package jtune.engine.nn;
+
+import jtune.engine.backend.Backend;
+import jtune.engine.backend.Checks;
+import jtune.engine.tensor.Category;
+import jtune.engine.tensor.Tensor;
+
+/**
+ * Grouped-query causal attention on a batch of B sequences of T positions. Q is (B·T, H·hd), K and V are (B·T, KVH·hd),
+ * rows ordered (b, t) and columns (head, d); query head h reads kv head {@code h / (H/KVH)} (Hugging Face's
+ * repeat_kv). Per sequence and head: {@code S = scale · Q_h · K_gᵀ} (T, T), {@code P = causal softmax(S)},
+ * {@code O_h = P · V_g}, with {@code scale = 1/sqrt(hd)}.
+ *
+ * <p>No data is moved to gather heads: for a sequence b and a rank r &lt; H/KVH within a group, the query heads
+ * {@code g·(H/KVH) + r} of all groups g form one strided (KVH, T, hd) view of Q whose batch is the kv heads, so each
+ * product is one batched {@link Backend#matmul} over KVH heads, B·(H/KVH) calls in all. P is kept whole, (B, H, T, T),
+ * for the backward pass.
+ */
+public final class CausalAttention {
+    private final int heads;
+    private final int kvHeads;
+    private final int headDim;
+    private final float scale;
+
+    public CausalAttention(int heads, int kvHeads, int headDim) {
+        if (heads % kvHeads != 0) {
+            throw new IllegalArgumentException("attention heads (" + heads + ") must be a multiple of kv heads (" + kvHeads + ")");
+        }
+        this.heads = heads;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.scale = (float) (1.0 / Math.sqrt(headDim));
+    }
+
+    /** Writes {@code out} (B·T, H·hd) and the attention probabilities {@code probs} (B, H, T, T). */
+    public void forward(Session s, int batch, int seq, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor out) {
+        check(batch, seq, q, k, v, probs, out);
+        Backend be = s.backend();
+        int rep = heads / kvHeads;
+        for (int b = 0; b < batch; b++) {
+            for (int r = 0; r < rep; r++) {
+                be.matmul(queryHeads(q, b, seq, r), false, kvHeads(k, b, seq), true, scores(probs, b, seq, r), scale, 0f);
+            }
+        }
+        be.softmax(probs, probs, true);
+        for (int b = 0; b < batch; b++) {
+            for (int r = 0; r < rep; r++) {
+                be.matmul(scores(probs, b, seq, r), false, kvHeads(v, b, seq), false, queryHeads(out, b, seq, r), 1f, 0f);
+            }
+        }
+    }
+
+    /**
+     * From the forward's q, k, v, probs and the output gradient dout, writes dq, dk, dv (the gradients of the q, k, v
+     * given to forward): {@code dP = dO·Vᵀ}, {@code dV = Σ_group Pᵀ·dO}, {@code dS = softmax'(P)·dP · scale},
+     * {@code dQ = dS·K}, {@code dK = Σ_group dSᵀ·Q}.
+     */
+    public void backward(Session s, int batch, int seq, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dout,
+                         Tensor dq, Tensor dk, Tensor dv) {
+        check(batch, seq, q, k, v, probs, dout);
+        Checks.sameF32("attention backward", q, dq);
+        Checks.sameF32("attention backward", k, dk, dv);
+        Backend be = s.backend();
+        int rep = heads / kvHeads;
+        try (Tensor dscores = s.f32("attention.dscores", Category.WORKSPACE, batch, heads, seq, seq)) {
+            for (int b = 0; b < batch; b++) {
+                for (int r = 0; r < rep; r++) {
+                    Tensor p = scores(probs, b, seq, r), g = queryHeads(dout, b, seq, r);
+                    be.matmul(g, false, kvHeads(v, b, seq), true, scores(dscores, b, seq, r), 1f, 0f);
+                    be.matmul(p, true, g, false, kvHeads(dv, b, seq), 1f, r == 0 ? 0f : 1f);
+                }
+            }
+            be.softmaxBackward(probs, dscores, dscores);
+            for (int b = 0; b < batch; b++) {
+                for (int r = 0; r < rep; r++) {
+                    Tensor ds = scores(dscores, b, seq, r);
+                    be.matmul(ds, false, kvHeads(k, b, seq), false, queryHeads(dq, b, seq, r), scale, 0f);
+                    be.matmul(ds, true, queryHeads(q, b, seq, r), false, kvHeads(dk, b, seq), scale, r == 0 ? 0f : 1f);
+                }
+            }
+        }
+    }
+
+    /** Query heads g·rep + r, g &lt; KVH, of sequence b of x (B·T, H·hd), as a (KVH, T, hd) view. */
+    private Tensor queryHeads(Tensor x, int b, int seq, int r) {
+        int rep = heads / kvHeads;
+        return x.reshape(x.dim(0), kvHeads, (long) rep * headDim)
+                .slice(0, (long) b * seq, (long) (b + 1) * seq)
+                .slice(2, (long) r * headDim, (long) (r + 1) * headDim)
+                .transpose(0, 1);
+    }
+
+    /** The kv heads of sequence b of x (B·T, KVH·hd), as a (KVH, T, hd) view. */
+    private Tensor kvHeads(Tensor x, int b, int seq) {
+        return x.reshape(x.dim(0), kvHeads, headDim).slice(0, (long) b * seq, (long) (b + 1) * seq).transpose(0, 1);
+    }
+
+    /** The (T, T) matrices of query heads g·rep + r, g &lt; KVH, of sequence b of p (B, H, T, T), as (KVH, T, T). */
+    private Tensor scores(Tensor p, int b, int seq, int r) {
+        int rep = heads / kvHeads;
+        return p.reshape((long) p.dim(0) * kvHeads, (long) rep * seq, seq)
+                .slice(0, (long) b * kvHeads, (long) (b + 1) * kvHeads)
+                .slice(1, (long) r * seq, (long) (r + 1) * seq);
+    }
+
+    private void check(int batch, int seq, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor out) {
+        long n = (long) batch * seq;
+        Checks.f32("attention", q);
+        Checks.shape("attention", q, n, (long) heads * headDim);
+        Checks.shape("attention", k, n, (long) kvHeads * headDim);
+        Checks.shape("attention", v, n, (long) kvHeads * headDim);
+        Checks.shape("attention", probs, batch, heads, seq, seq);
+        Checks.shape("attention", out, n, (long) heads * headDim);
+    }
+}

@@ -1,0 +1,147 @@
+package jtune.engine.train;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import jtune.engine.io.LlamaConfigJson;
+import jtune.engine.io.SafeTensors;
+import jtune.engine.io.SafeTensorsReader;
+import jtune.engine.io.SafeTensorsWriter;
+import jtune.engine.model.CausalLM;
+import jtune.engine.model.LlamaConfig;
+import jtune.engine.nn.Parameter;
+import jtune.engine.optim.Optimizer;
+import jtune.engine.tensor.Tensor;
+
+/**
+ * A training checkpoint: one safetensors file holding every parameter of the model under its Hugging Face name,
+ * the optimizer's state tensors under their own names ("optimizer.exp_avg.…"), and in "__metadata__" the step,
+ * the optimizer's name and step count, the data position (generator state, epoch, index), the elapsed
+ * training time, the model config as JSON and whatever else the caller adds (the run's options). It is written
+ * atomically ({@link SafeTensorsWriter}): a run stopped at any moment leaves the previous checkpoint or the new
+ * one, never a broken file.
+ */
+public final class Checkpoint {
+    /** The checkpoint's file name inside a run folder. */
+    public static final String FILE = "checkpoint.safetensors";
+    static final String FORMAT = "jtune-checkpoint-1";
+
+    private Checkpoint() {
+    }
+
+    /** What a checkpoint records besides tensors; {@code extra} is the caller's own metadata. */
+    public record State(long step, BatchStream.Position data, double elapsedSeconds, Map<String, String> extra) {
+        public State {
+            extra = Map.copyOf(extra);
+        }
+    }
+
+    public static void save(Path file, CausalLM model, Optimizer optimizer, State state) throws IOException {
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        for (Parameter p : model.parameters()) {
+            w.add(p.name(), p.value());
+        }
+        for (Map.Entry<String, Tensor> e : optimizer.state().entrySet()) {
+            w.add(e.getKey(), e.getValue());
+        }
+        Map<String, String> meta = new LinkedHashMap<>(state.extra());
+        meta.put("format", FORMAT);
+        meta.put("step", Long.toString(state.step()));
+        meta.put("optimizer", optimizer.name());
+        meta.put("optimizer_steps", Long.toString(optimizer.steps()));
+        meta.put("data_rng_state", Long.toString(state.data().rngState()));
+        meta.put("data_epoch", Long.toString(state.data().epoch()));
+        meta.put("data_index", Integer.toString(state.data().index()));
+        meta.put("elapsed_s", Double.toString(state.elapsedSeconds()));
+        meta.put("config", LlamaConfigJson.write(model.config()));
+        meta.forEach(w::metadata);
+        w.write(file);
+    }
+
+    /** The metadata of a checkpoint, validated as a jtune checkpoint, without reading its tensors. */
+    public static Map<String, String> metadata(Path file) throws IOException {
+        try (SafeTensorsReader r = SafeTensorsReader.open(file)) {
+            checkFormat(r);
+            return r.metadata();
+        }
+    }
+
+    /** The model config a checkpoint was written for. */
+    public static LlamaConfig config(Map<String, String> metadata, Path file) {
+        return LlamaConfigJson.read(metadata.get("config"), file + " (metadata \"config\")");
+    }
+
+    /**
+     * Loads parameters and optimizer state into {@code model} and {@code optimizer} (which must have been built
+     * for the same config and optimizer) and returns the recorded state.
+     */
+    public static State load(Path file, CausalLM model, Optimizer optimizer) throws IOException {
+        try (SafeTensorsReader r = SafeTensorsReader.open(file)) {
+            checkFormat(r);
+            Map<String, String> meta = r.metadata();
+            LlamaConfig saved = config(meta, file);
+            if (!saved.equals(model.config())) {
+                throw new SafeTensors.FormatException(file + " was written for the model " + saved
+                        + ", not for " + model.config());
+            }
+            if (!optimizer.name().equals(meta.get("optimizer"))) {
+                throw new SafeTensors.FormatException(file + " holds the state of optimizer '" + meta.get("optimizer")
+                        + "' but this run uses '" + optimizer.name() + "'");
+            }
+            Set<String> expected = new HashSet<>();
+            for (Parameter p : model.parameters()) {
+                r.read(p.name(), p.value());
+                expected.add(p.name());
+            }
+            for (Map.Entry<String, Tensor> e : optimizer.state().entrySet()) {
+                r.read(e.getKey(), e.getValue());
+                expected.add(e.getKey());
+            }
+            for (SafeTensors.Entry e : r.entries()) {
+                if (!expected.contains(e.name())) {
+                    throw new SafeTensors.FormatException(file + " holds tensor '" + e.name()
+                            + "' that this model and optimizer do not have");
+                }
+            }
+            optimizer.restoreSteps(number(meta, "optimizer_steps", file));
+            BatchStream.Position data = new BatchStream.Position(number(meta, "data_rng_state", file),
+                    number(meta, "data_epoch", file), Math.toIntExact(number(meta, "data_index", file)));
+            double elapsed;
+            try {
+                elapsed = Double.parseDouble(meta.getOrDefault("elapsed_s", "0"));
+            } catch (NumberFormatException e) {
+                throw new SafeTensors.FormatException(file + ": metadata \"elapsed_s\" is not a number");
+            }
+            Map<String, String> extra = new LinkedHashMap<>(meta);
+            for (String k : new String[]{"format", "step", "optimizer", "optimizer_steps", "data_rng_state",
+                    "data_epoch", "data_index", "elapsed_s", "config"}) {
+                extra.remove(k);
+            }
+            return new State(number(meta, "step", file), data, elapsed, extra);
+        }
+    }
+
+    private static void checkFormat(SafeTensorsReader r) throws SafeTensors.FormatException {
+        String f = r.metadata().get("format");
+        if (!FORMAT.equals(f)) {
+            throw new SafeTensors.FormatException(r.file() + " is not a jtune checkpoint (its metadata \"format\" is "
+                    + (f == null ? "missing" : "\"" + f + "\"") + ", expected \"" + FORMAT + "\")");
+        }
+        if (r.metadata().get("config") == null) {
+            throw new SafeTensors.FormatException(r.file() + " is a jtune checkpoint without its model config");
+        }
+    }
+
+    private static long number(Map<String, String> meta, String key, Path file) throws SafeTensors.FormatException {
+        String v = meta.get(key);
+        try {
+            return Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            throw new SafeTensors.FormatException(file + ": metadata \"" + key + "\" must be a whole number, got "
+                    + (v == null ? "nothing" : "\"" + v + "\""));
+        }
+    }
+}
