@@ -16,17 +16,18 @@ import jtune.engine.util.WorkerPool;
 
 /**
  * Reductions of contiguous f32 tensors (checked by the caller), and the same kernels over one span for the row
- * kernels. A span is read as four streams, its four quarters side by side (one stream per core left the memory
- * system idle: a sum read 15 GB/s from one stream and 22 from four), two f32 vector accumulators each, eight in
- * all (enough to cover the add and FMA latencies). Every {@link Simd#BLOCK} elements the accumulators are added as
- * a tree and widened into f64 lanes; at the end the f64 lanes are added in lane order (reduceLanes(ADD) would add
- * in a tree once C2 has compiled it and in lane order before, so its result would depend on the JIT's state). The
- * leftover whole vectors go first, through one accumulator that seeds the f64 lanes, then the last elements one at a
- * time in double (with the leftover loop after the streams instead, C2 boxed its accumulator). The widening and the
- * lane sum are written out in each kernel: as helpers, called once a block, C2 left them out of line and boxed. So an f32 partial chains at most
- * BLOCK / (8·L) additions per lane (32 at 128 bits, 8 at 512): the error is below about 3e-6 of Σ|terms| at
- * worst and far less in practice. Every step is in a fixed order, and {@link Chunks#partials} adds the chunks in
- * chunk order, so the result is the same with any thread count and in every JIT state.
+ * kernels. A span is read as four streams, its four quarters side by side (one stream per core left the memory system
+ * idle: a sum read 15 GB/s from one stream and 22 from four), two f32 vector accumulators each, eight in all, enough
+ * to cover the add and FMA latencies ({@link #dot} has one per stream: with sixteen loads a step C2 stopped
+ * intrinsifying them and boxed every vector). Every {@link Simd#BLOCK} elements the accumulators are added as a tree
+ * and widened into f64 lanes; at the end the f64 lanes are added in lane order (reduceLanes(ADD) would add in a tree
+ * once C2 has compiled it and in lane order before, so its result would depend on the JIT's state). The leftover
+ * whole vectors go first, through one accumulator that seeds the f64 lanes, then the last elements one at a time in
+ * double (with the leftover loop after the streams instead, C2 boxed its accumulator). The widening and the lane sum
+ * are written out in each kernel: as helpers, called once a block, C2 left them out of line and boxed. So an f32
+ * partial chains at most BLOCK / (8·L) additions per lane (32 at 128 bits, 8 at 512): the error is below about 3e-6
+ * of Σ|terms| at worst and far less in practice. Every step is in a fixed order, and {@link Chunks#partials} adds the
+ * chunks in chunk order, so the result is the same with any thread count and in every JIT state.
  */
 final class Reductions {
     private Reductions() {
@@ -218,7 +219,9 @@ final class Reductions {
         return total;
     }
 
-    /** max x[i], i &lt; n (−∞ for n = 0), NaN if any is NaN; f32 from byte offset xo. Max is exact, so any order does. */
+    /**
+     * max x[i], i &lt; n (−∞ for n = 0), NaN if any is NaN; f32 from byte offset xo. Max is exact, so any order does.
+     */
     static float max(MemorySegment x, long xo, int n) {
         int q = n / (8 * L) * (2 * L);
         int i = 4 * q;
