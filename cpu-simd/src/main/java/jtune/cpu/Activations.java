@@ -83,8 +83,10 @@ final class Activations {
 
     /** {@code dup = dout · gate · σ(gate)}, {@code dgate = dout · up · σ(gate) · (1 + gate · (1 − σ(gate)))}. */
     static void swigluBackward(WorkerPool pool, Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
-        MemorySegment sg = gate.segment(), su = up.segment(), sd = dout.segment(), sdg = dgate.segment(), sdu = dup.segment();
-        long og = gate.byteOffset(), ou = up.byteOffset(), od = dout.byteOffset(), odg = dgate.byteOffset(), odu = dup.byteOffset();
+        MemorySegment sg = gate.segment(), su = up.segment(), sd = dout.segment();
+        MemorySegment sdg = dgate.segment(), sdu = dup.segment();
+        long og = gate.byteOffset(), ou = up.byteOffset(), od = dout.byteOffset();
+        long odg = dgate.byteOffset(), odu = dup.byteOffset();
         Chunks.elements(pool, gate.size(), (st, n) -> {
             long g0 = og + 4 * st, u0 = ou + 4 * st, d0 = od + 4 * st, dg0 = odg + 4 * st, du0 = odu + 4 * st;
             int i = 0;
@@ -92,7 +94,8 @@ final class Activations {
                 long k = 4L * i;
                 FloatVector g = load(sg, g0 + k), d = load(sd, d0 + k), s = Simd.sigmoid(g);
                 d.mul(g).mul(s).intoMemorySegment(sdu, du0 + k, ORDER);
-                d.mul(load(su, u0 + k)).mul(s).mul(g.mul(s.neg().add(1f)).add(1f)).intoMemorySegment(sdg, dg0 + k, ORDER);
+                FloatVector slope = g.mul(s.neg().add(1f)).add(1f);
+                d.mul(load(su, u0 + k)).mul(s).mul(slope).intoMemorySegment(sdg, dg0 + k, ORDER);
             }
             for (; i < n; i++) {
                 long k = 4L * i;

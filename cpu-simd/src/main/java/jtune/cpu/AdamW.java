@@ -19,10 +19,10 @@ final class AdamW {
     }
 
     /**
-     * {@code m = fma(β1, m, (1−β1)·g)}, {@code v = fma(β2, v, ((1−β2)·g)·g)}, {@code p = fma(m / (sqrt(v)·(1/sqrt(1−β2^t))
-     * + eps), −lr/(1−β1^t), p·(1 − lr·wd))}, in f32 with the scalars computed in double and rounded once; error a few
-     * ulp of |p| + |update| against the double oracle. Split by {@link Chunks#elements}; vector body, scalar tail
-     * with the same operations.
+     * {@code m = fma(β1, m, (1−β1)·g)}, {@code v = fma(β2, v, ((1−β2)·g)·g)}, {@code p = fma(m /
+     * (sqrt(v)·(1/sqrt(1−β2^t)) + eps), −lr/(1−β1^t), p·(1 − lr·wd))}, in f32 with the scalars computed in double and
+     * rounded once; error a few ulp of |p| + |update| against the double oracle. Split by {@link Chunks#elements};
+     * vector body, scalar tail with the same operations.
      */
     static void step(WorkerPool pool, Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep s) {
         MemorySegment sp = param.segment(), sg = grad.segment(), sm = m.segment(), sv = v.segment();

@@ -91,7 +91,8 @@ final class Convert {
     private static void fromBf16(MemorySegment s, long so, MemorySegment d, long dO, int n) {
         int i = 0;
         for (int bound = F.loopBound(n); i < bound; i += L) {
-            loadShorts(s, so + 2L * i).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoMemorySegment(d, dO + 4L * i, ORDER);
+            IntVector bits = loadShorts(s, so + 2L * i).lanewise(VectorOperators.LSHL, 16);
+            bits.reinterpretAsFloats().intoMemorySegment(d, dO + 4L * i, ORDER);
         }
         tail(DType.BF16, s, so, DType.F32, d, dO, i, n);
     }

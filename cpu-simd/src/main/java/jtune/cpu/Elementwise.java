@@ -146,10 +146,12 @@ final class Elementwise {
 
     /** Copies {@code n} contiguous elements of {@code bytes} bytes each, in parallel chunks. */
     static void copyBytes(WorkerPool pool, MemorySegment src, long so, MemorySegment dst, long dO, long n, int bytes) {
-        Chunks.elements(pool, n, (s, c) -> MemorySegment.copy(src, so + s * bytes, dst, dO + s * bytes, (long) c * bytes));
+        Chunks.elements(pool, n, (s, c) ->
+                MemorySegment.copy(src, so + s * bytes, dst, dO + s * bytes, (long) c * bytes));
     }
 
-    private static void copyStrided(MemorySegment src, long from, long step, MemorySegment dst, long to, long n, int bytes) {
+    private static void copyStrided(MemorySegment src, long from, long step, MemorySegment dst, long to, long n,
+                                    int bytes) {
         for (long j = 0; j < n; j++, from += step, to += bytes) {
             switch (bytes) {
                 case 4 -> dst.set(ValueLayout.JAVA_INT_UNALIGNED, to, src.get(ValueLayout.JAVA_INT_UNALIGNED, from));

@@ -39,8 +39,9 @@ final class Embedding {
 
     /**
      * {@code dtable[ids[n], :] += dout[n, :]}. Repeated ids make rows collide, so the split is by columns (groups of
-     * L, about {@link Chunks#ELEMENTS} updates per task): each task adds every row's slice of its columns, in row order, so each element receives exactly the f32
-     * additions of the oracle in the oracle's order (equal bit for bit). Vector body, scalar tail.
+     * L, about {@link Chunks#ELEMENTS} updates per task): each task adds every row's slice of its columns, in row
+     * order, so each element receives exactly the f32 additions of the oracle in the oracle's order (equal bit for
+     * bit). Vector body, scalar tail.
      */
     static void embeddingBackward(WorkerPool pool, Tensor dout, Tensor ids, Tensor dtable) {
         long n = ids.size(), d = dtable.dim(1);

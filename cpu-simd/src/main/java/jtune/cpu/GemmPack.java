@@ -78,7 +78,8 @@ final class GemmPack {
                 for (int l = 0; l < kc; l++) {
                     long src = (o + (p0 + l) * ld + j0 + jr) * Float.BYTES;
                     for (int v = 0; v < NR; v += L) {
-                        FloatVector.fromMemorySegment(F, s, src + v * Float.BYTES, ORDER).intoArray(dst, d + l * NR + v);
+                        FloatVector.fromMemorySegment(F, s, src + v * Float.BYTES, ORDER)
+                                .intoArray(dst, d + l * NR + v);
                     }
                 }
                 continue;

@@ -56,9 +56,12 @@ final class Norms {
      * each task of the row split sums its rows in f32 FMAs into its own partial, and the partials are added to
      * dweight in double, in task order. Vector body, scalar tail.
      */
-    static void rmsNormBackward(WorkerPool pool, Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight) {
-        MemorySegment sx = x.segment(), sw = weight.segment(), sr = rstd.segment(), sd = dy.segment(), sdx = dx.segment();
-        long ox = x.byteOffset(), ow = weight.byteOffset(), orr = rstd.byteOffset(), od = dy.byteOffset(), odx = dx.byteOffset();
+    static void rmsNormBackward(WorkerPool pool, Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx,
+                                Tensor dweight) {
+        MemorySegment sx = x.segment(), sw = weight.segment(), sr = rstd.segment(), sd = dy.segment();
+        MemorySegment sdx = dx.segment();
+        long ox = x.byteOffset(), ow = weight.byteOffset(), orr = rstd.byteOffset(), od = dy.byteOffset();
+        long odx = dx.byteOffset();
         long d = x.dim(-1);
         long rows = x.size() / Math.max(d, 1);
         int n = (int) d;

@@ -61,11 +61,11 @@ final class Simd {
     }
 
     /**
-     * e^x per lane. x = n·ln2 + r with n = round(x·log2 e) and |r| ≤ ln2/2 (Cody–Waite, two FMAs); e^r by its
-     * Taylor polynomial to r⁷ (truncation error below 6e-9 relative), evaluated as 2·e^r so that the scale is
-     * 2^(n−1), which stays a normal float for every n the range allows; the product is then exact scaling.
-     * Error below 1 ulp against {@link Math#exp} (0.92 ulp at most over 3.2e8 points of [−86.98, 88.72]). x &lt; −86.98 gives 0 (the true
-     * value is below 1.7e-38), x &gt; 88.8 gives +∞, NaN gives NaN.
+     * e^x per lane. x = n·ln2 + r with n = round(x·log2 e) and |r| ≤ ln2/2 (Cody–Waite, two FMAs); e^r by its Taylor
+     * polynomial to r⁷ (truncation error below 6e-9 relative), evaluated as 2·e^r so that the scale is 2^(n−1), which
+     * stays a normal float for every n the range allows; the product is then exact scaling. Error below 1 ulp against
+     * {@link Math#exp} (0.92 ulp at most over 3.2e8 points of [−86.98, 88.72]). x &lt; −86.98 gives 0 (the true value
+     * is below 1.7e-38), x &gt; 88.8 gives +∞, NaN gives NaN.
      */
     static FloatVector exp(FloatVector x) {
         FloatVector t = x.fma(LOG2E, ROUNDER);

@@ -61,9 +61,11 @@ final class GemmBench {
              Tensor b = random(pool, "B", layout.transB ? new long[]{n, k} : new long[]{k, n}, 2);
              Tensor c = pool.allocate("C", DType.F32, Category.WORKSPACE, m, n)) {
             double flops = 2.0 * m * n * k;
-            // Warm up for at least three runs and about a second, so that the JIT has compiled the kernel.
-            long warmUntil = System.nanoTime() + 1_000_000_000L;
-            for (int i = 0; i < 3 || (System.nanoTime() < warmUntil && i < 200 && flops * i < 2e12); i++) {
+            // Warm up for at least three runs and about three seconds, so that the JIT has compiled the kernel and the
+            // loops around it (after one second the blocking loops of the cpu-simd GEMM still ran in OSR code, at half
+            // speed, and 200 runs of a small product took less than that).
+            long warmUntil = System.nanoTime() + 3_000_000_000L;
+            for (int i = 0; i < 3 || (System.nanoTime() < warmUntil && flops * i < 1e13); i++) {
                 backend.matmul(a, layout.transA, b, layout.transB, c, 1f, 0f);
             }
             double[] ms = new double[repeat];
