@@ -10,6 +10,7 @@ import static jtune.cpu.Simd.load;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jtune.engine.tensor.Tensor;
 import jtune.engine.util.WorkerPool;
@@ -220,14 +221,22 @@ final class Reductions {
     }
 
     /**
-     * max x[i], i &lt; n (−∞ for n = 0), NaN if any is NaN; f32 from byte offset xo. Max is exact, so any order does.
+     * max x[i], i &lt; n (−∞ for n = 0), NaN if any is NaN, +0.0 over −0.0 (Math.max); f32 from byte offset xo. Max
+     * is exact, so any order does. Each accumulator takes a lane only where it is greater (m = v &gt; m ? v : m: one
+     * compare and one blend; FloatVector.max, with its NaN and signed-zero rules, was several instructions a vector
+     * and left the loop compute-bound), so NaN never enters and is caught instead by a mask of lanes unequal to
+     * themselves; and as a lane keeps a −0.0 met before a +0.0, a −0.0 maximum is checked by a second pass that looks
+     * for +0.0.
      */
     static float max(MemorySegment x, long xo, int n) {
         int q = n / (8 * L) * (2 * L);
         int i = 4 * q;
         FloatVector m0 = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        VectorMask<Float> nan = m0.compare(VectorOperators.NE, m0);
         for (; i < n - L + 1; i += L) {
-            m0 = m0.max(load(x, xo + 4L * i));
+            FloatVector v = load(x, xo + 4L * i);
+            m0 = m0.blend(v, v.compare(VectorOperators.GT, m0));
+            nan = nan.or(v.compare(VectorOperators.NE, v));
         }
         float m = Float.NEGATIVE_INFINITY;
         for (; i < n; i++) {
@@ -237,15 +246,38 @@ final class Reductions {
         FloatVector m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0, m6 = m0, m7 = m0;
         for (i = 0; i < q; i += 2 * L) {
             long k = 4L * i, k1 = k + 4L * L;
-            m0 = m0.max(load(x, xo + k));
-            m1 = m1.max(load(x, xo + k1));
-            m2 = m2.max(load(x, x1 + k));
-            m3 = m3.max(load(x, x1 + k1));
-            m4 = m4.max(load(x, x2 + k));
-            m5 = m5.max(load(x, x2 + k1));
-            m6 = m6.max(load(x, x3 + k));
-            m7 = m7.max(load(x, x3 + k1));
+            FloatVector v0 = load(x, xo + k), v1 = load(x, xo + k1), v2 = load(x, x1 + k), v3 = load(x, x1 + k1);
+            FloatVector v4 = load(x, x2 + k), v5 = load(x, x2 + k1), v6 = load(x, x3 + k), v7 = load(x, x3 + k1);
+            m0 = m0.blend(v0, v0.compare(VectorOperators.GT, m0));
+            m1 = m1.blend(v1, v1.compare(VectorOperators.GT, m1));
+            m2 = m2.blend(v2, v2.compare(VectorOperators.GT, m2));
+            m3 = m3.blend(v3, v3.compare(VectorOperators.GT, m3));
+            m4 = m4.blend(v4, v4.compare(VectorOperators.GT, m4));
+            m5 = m5.blend(v5, v5.compare(VectorOperators.GT, m5));
+            m6 = m6.blend(v6, v6.compare(VectorOperators.GT, m6));
+            m7 = m7.blend(v7, v7.compare(VectorOperators.GT, m7));
+            nan = nan.or(v0.compare(VectorOperators.NE, v0).or(v1.compare(VectorOperators.NE, v1))
+                    .or(v2.compare(VectorOperators.NE, v2).or(v3.compare(VectorOperators.NE, v3)))
+                    .or(v4.compare(VectorOperators.NE, v4).or(v5.compare(VectorOperators.NE, v5))
+                    .or(v6.compare(VectorOperators.NE, v6).or(v7.compare(VectorOperators.NE, v7)))));
         }
-        return Math.max(m, m0.max(m1).max(m2.max(m3)).max(m4.max(m5).max(m6.max(m7))).reduceLanes(VectorOperators.MAX));
+        if (nan.anyTrue() || Float.isNaN(m)) {
+            return Float.NaN;
+        }
+        m = Math.max(m, m0.max(m1).max(m2.max(m3)).max(m4.max(m5).max(m6.max(m7))).reduceLanes(VectorOperators.MAX));
+        if (Float.floatToRawIntBits(m) != Float.floatToRawIntBits(-0f)) {
+            return m;
+        }
+        for (i = 0; i < n - L + 1; i += L) {
+            if (load(x, xo + 4L * i).reinterpretAsInts().compare(VectorOperators.EQ, 0).anyTrue()) {
+                return 0f;
+            }
+        }
+        for (; i < n; i++) {
+            if (Float.floatToRawIntBits(get(x, xo + 4L * i)) == 0) {
+                return 0f;
+            }
+        }
+        return m;
     }
 }
