@@ -18,33 +18,27 @@ import jtune.engine.tensor.Tensor;
  * {@link Category#OPTIMIZER_STATE}. One step count is shared by all parameters (PyTorch keeps one per
  * parameter; they agree whenever every parameter has a gradient at every step).
  */
-public final class AdamW implements Optimizer {
-    private final Session session;
-    private final List<Parameter> params = new ArrayList<>();
+public final class AdamW extends ParameterOptimizer {
     private final List<Tensor> m = new ArrayList<>();
     private final List<Tensor> v = new ArrayList<>();
     private final float beta1;
     private final float beta2;
     private final float eps;
     private final float weightDecay;
-    private long steps;
 
     public AdamW(Session s, List<Parameter> params, float beta1, float beta2, float eps, float weightDecay) {
+        super(s, params);
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0) || !(weightDecay >= 0)) {
             throw new IllegalArgumentException("AdamW needs betas in [0, 1), eps > 0 and weight decay >= 0, got betas "
                     + beta1 + ", " + beta2 + ", eps " + eps + ", weight decay " + weightDecay);
         }
-        this.session = s;
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        for (Parameter p : params) {
-            if (p.trainable()) {
-                this.params.add(p);
-                m.add(s.pool().allocate(p.name() + ".exp_avg", p.value().dtype(), Category.OPTIMIZER_STATE, p.value().shape()));
-                v.add(s.pool().allocate(p.name() + ".exp_avg_sq", p.value().dtype(), Category.OPTIMIZER_STATE, p.value().shape()));
-            }
+        for (Parameter p : this.params) {
+            m.add(s.pool().allocate(p.name() + ".exp_avg", p.value().dtype(), Category.OPTIMIZER_STATE, p.value().shape()));
+            v.add(s.pool().allocate(p.name() + ".exp_avg_sq", p.value().dtype(), Category.OPTIMIZER_STATE, p.value().shape()));
         }
     }
 
@@ -54,39 +48,15 @@ public final class AdamW implements Optimizer {
     }
 
     @Override
-    public void step(float lr) {
-        steps++;
+    protected void update(float lr) {
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
             Tensor g = p.gradOrNull();
             if (g != null) {
-                AdamWStep st = new AdamWStep(lr, beta1, beta2, eps, p.decay() ? weightDecay : 0f, steps);
+                AdamWStep st = new AdamWStep(lr, beta1, beta2, eps, p.decay() ? weightDecay : 0f, steps());
                 session.backend().adamw(p.value(), g, m.get(i), v.get(i), st);
             }
         }
-    }
-
-    @Override
-    public long steps() {
-        return steps;
-    }
-
-    @Override
-    public void restoreSteps(long steps) {
-        if (steps < 0) {
-            throw new IllegalArgumentException("step count must be >= 0, got " + steps);
-        }
-        this.steps = steps;
-    }
-
-    @Override
-    public void zeroGrad() {
-        Gradients.zero(session, params);
-    }
-
-    @Override
-    public List<Parameter> parameters() {
-        return List.copyOf(params);
     }
 
     @Override

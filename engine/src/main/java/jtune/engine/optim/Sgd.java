@@ -15,29 +15,23 @@ import jtune.engine.tensor.Tensor;
  * PyTorch sets {@code buf = d} at a parameter's first step; a zero-filled buffer gives exactly that. Weight
  * decay applies only where {@link Parameter#decay()} is true. The gradient is left as it was.
  */
-public final class Sgd implements Optimizer {
-    private final Session session;
-    private final List<Parameter> params = new ArrayList<>();
+public final class Sgd extends ParameterOptimizer {
     private final List<Tensor> momentumBuffers = new ArrayList<>();
     private final float momentum;
     private final float weightDecay;
-    private long steps;
 
     public Sgd(Session s, List<Parameter> params, float momentum, float weightDecay) {
+        super(s, params);
         if (!(momentum >= 0 && momentum < 1) || !(weightDecay >= 0)) {
             throw new IllegalArgumentException("SGD needs momentum in [0, 1) and weight decay >= 0, got momentum "
                     + momentum + " and weight decay " + weightDecay);
         }
-        this.session = s;
         this.momentum = momentum;
         this.weightDecay = weightDecay;
-        for (Parameter p : params) {
-            if (p.trainable()) {
-                this.params.add(p);
-                if (momentum > 0) {
-                    momentumBuffers.add(s.pool().allocate(p.name() + ".momentum_buffer", p.value().dtype(),
-                            Category.OPTIMIZER_STATE, p.value().shape()));
-                }
+        for (Parameter p : this.params) {
+            if (momentum > 0) {
+                momentumBuffers.add(s.pool().allocate(p.name() + ".momentum_buffer", p.value().dtype(),
+                        Category.OPTIMIZER_STATE, p.value().shape()));
             }
         }
     }
@@ -48,8 +42,7 @@ public final class Sgd implements Optimizer {
     }
 
     @Override
-    public void step(float lr) {
-        steps++;
+    protected void update(float lr) {
         var b = session.backend();
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
@@ -73,29 +66,6 @@ public final class Sgd implements Optimizer {
                 b.axpy(-lr, g, p.value());
             }
         }
-    }
-
-    @Override
-    public long steps() {
-        return steps;
-    }
-
-    @Override
-    public void restoreSteps(long steps) {
-        if (steps < 0) {
-            throw new IllegalArgumentException("step count must be >= 0, got " + steps);
-        }
-        this.steps = steps;
-    }
-
-    @Override
-    public void zeroGrad() {
-        Gradients.zero(session, params);
-    }
-
-    @Override
-    public List<Parameter> parameters() {
-        return List.copyOf(params);
     }
 
     @Override
