@@ -60,15 +60,19 @@ final class Args {
     }
 
     int integer(String name, int fallback, int min) {
-        String v = values.get(name);
-        if (v == null) {
+        return integer(name, values.get(name), fallback, min);
+    }
+
+    /** {@code value} of option {@code name} as a whole number of at least {@code min}; {@code fallback} if null. */
+    static int integer(String name, String value, int fallback, int min) {
+        if (value == null) {
             return fallback;
         }
         int n;
         try {
-            n = Integer.parseInt(v.trim());
+            n = Integer.parseInt(value.trim());
         } catch (NumberFormatException e) {
-            throw new UsageException("option " + name + " must be a whole number, got '" + v + "'");
+            throw new UsageException("option " + name + " must be a whole number, got '" + value + "'");
         }
         if (n < min) {
             throw new UsageException("option " + name + " must be at least " + min + ", got " + n);

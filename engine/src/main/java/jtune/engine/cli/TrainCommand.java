@@ -239,20 +239,7 @@ final class TrainCommand {
         }
 
         private static int integer(Map<String, String> o, String name, int fallback, int min) {
-            String v = o.get(name);
-            if (v == null) {
-                return fallback;
-            }
-            int n;
-            try {
-                n = Integer.parseInt(v.trim());
-            } catch (NumberFormatException e) {
-                throw new Args.UsageException("option " + name + " must be a whole number, got '" + v + "'");
-            }
-            if (n < min) {
-                throw new Args.UsageException("option " + name + " must be at least " + min + ", got " + n);
-            }
-            return n;
+            return Args.integer(name, o.get(name), fallback, min);
         }
 
         private static double number(Map<String, String> o, String name, double fallback, double min, double max) {
