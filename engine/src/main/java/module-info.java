@@ -15,6 +15,7 @@ module jtune.engine {
     exports jtune.engine.io;
     exports jtune.engine.optim;
     exports jtune.engine.train;
+    exports jtune.engine.tokenizer;
 
     uses jtune.engine.backend.BackendProvider;
 

@@ -5,7 +5,6 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.SplittableRandom;
 import jtune.engine.backend.Backend;
 import jtune.engine.backend.Checks;
 import jtune.engine.nn.DenseWeight;
@@ -68,11 +67,22 @@ public final class LlamaModel implements CausalLM {
 
     /**
      * A model initialised as Hugging Face does: linear weights and the embedding drawn from normal(0, 0.02), in
-     * {@link #parameters()} order from {@code SplittableRandom(seed)}; norms 1; biases 0.
+     * {@link #parameters()} order from {@code SplittableRandom(seed)}; norms 1; biases 0. Every parameter is
+     * trainable.
      */
     public static LlamaModel create(Session s, LlamaConfig c, long seed, WeightTransform t, boolean checkpointing) {
-        Init init = new Init(s, new SplittableRandom(seed), t);
-        Parameter embedding = init.normal("model.embed_tokens.weight", c.vocab(), c.dim());
+        return create(s, c, WeightSource.random(seed), true, t, checkpointing);
+    }
+
+    /**
+     * A model whose tensors come from {@code source}, requested in {@link #parameters()} order. Trainable
+     * parameters are recorded under {@link Category#TRAINABLE_PARAMETERS}; with {@code trainable} false every
+     * parameter is frozen ({@link Category#FROZEN_WEIGHTS}, no gradients), as for evaluation and generation.
+     */
+    public static LlamaModel create(Session s, LlamaConfig c, WeightSource source, boolean trainable,
+                                    WeightTransform t, boolean checkpointing) {
+        Init init = new Init(s, source, trainable, t);
+        Parameter embedding = init.parameter("model.embed_tokens.weight", WeightSource.Init.NORMAL, true, c.vocab(), c.dim());
         float[] invFreq = Rotary.inverseFrequencies(c.headDim(), c.ropeTheta());
         if (c.ropeScaling() != null) {
             LlamaConfig.RopeScaling r = c.ropeScaling();
@@ -86,49 +96,39 @@ public final class LlamaModel implements CausalLM {
             Linear k = init.linear(p + "self_attn.k_proj", c.kvDim(), c.dim(), c.qkvBias());
             Linear v = init.linear(p + "self_attn.v_proj", c.kvDim(), c.dim(), c.qkvBias());
             Linear o = init.linear(p + "self_attn.o_proj", c.dim(), c.qDim(), false);
-            RmsNorm qNorm = c.qkNorm() ? new RmsNorm(init.ones(p + "self_attn.q_norm.weight", c.headDim()), c.normEps()) : null;
-            RmsNorm kNorm = c.qkNorm() ? new RmsNorm(init.ones(p + "self_attn.k_norm.weight", c.headDim()), c.normEps()) : null;
+            RmsNorm qNorm = c.qkNorm() ? init.norm(p + "self_attn.q_norm.weight", c.headDim(), c.normEps()) : null;
+            RmsNorm kNorm = c.qkNorm() ? init.norm(p + "self_attn.k_norm.weight", c.headDim(), c.normEps()) : null;
             SelfAttention attention = new SelfAttention(q, k, v, o, qNorm, kNorm, rotary, c.heads(), c.kvHeads(), c.headDim());
             Linear gate = init.linear(p + "mlp.gate_proj", c.hiddenDim(), c.dim(), false);
             Linear up = init.linear(p + "mlp.up_proj", c.hiddenDim(), c.dim(), false);
             Linear down = init.linear(p + "mlp.down_proj", c.dim(), c.hiddenDim(), false);
-            RmsNorm inputNorm = new RmsNorm(init.ones(p + "input_layernorm.weight", c.dim()), c.normEps());
-            RmsNorm postNorm = new RmsNorm(init.ones(p + "post_attention_layernorm.weight", c.dim()), c.normEps());
+            RmsNorm inputNorm = init.norm(p + "input_layernorm.weight", c.dim(), c.normEps());
+            RmsNorm postNorm = init.norm(p + "post_attention_layernorm.weight", c.dim(), c.normEps());
             blocks.add(new LlamaBlock(inputNorm, attention, postNorm, new SwiGluMlp(gate, up, down)));
         }
-        RmsNorm finalNorm = new RmsNorm(init.ones("model.norm.weight", c.dim()), c.normEps());
+        RmsNorm finalNorm = init.norm("model.norm.weight", c.dim(), c.normEps());
         LinearWeight head = c.tiedEmbeddings() ? new DenseWeight(embedding) : init.weight("lm_head", c.vocab(), c.dim());
         return new LlamaModel(s, c, embedding, List.copyOf(blocks), finalNorm, head, rotary, checkpointing);
     }
 
-    /** Makes the parameters of a new model, drawing normal(0, 0.02) values from one generator in creation order. */
-    private record Init(Session s, SplittableRandom rng, WeightTransform transform) {
-        Parameter normal(String name, long rows, long cols) {
-            Tensor t = s.f32(name, Category.TRAINABLE_PARAMETERS, rows, cols);
-            float[] row = new float[Math.toIntExact(cols)];
-            MemorySegment seg = t.segment();
-            for (long r = 0; r < rows; r++) {
-                for (int j = 0; j < row.length; j++) {
-                    row[j] = (float) (0.02 * rng.nextGaussian());
-                }
-                MemorySegment.copy(row, 0, seg, ValueLayout.JAVA_FLOAT, r * cols * Float.BYTES, row.length);
-            }
-            return new Parameter(name, t, true, true);
+    /** Makes the parameters of a new model from a {@link WeightSource}, in creation order. */
+    private record Init(Session s, WeightSource source, boolean trainable, WeightTransform transform) {
+        Parameter parameter(String name, WeightSource.Init kind, boolean decay, long... dims) {
+            Category category = trainable ? Category.TRAINABLE_PARAMETERS : Category.FROZEN_WEIGHTS;
+            return new Parameter(name, source.tensor(s, name, kind, category, dims), trainable, decay);
         }
 
-        Parameter ones(String name, long n) {
-            Tensor t = s.f32(name, Category.TRAINABLE_PARAMETERS, n);
-            s.backend().fill(t, 1f);
-            return new Parameter(name, t, true, false);
+        RmsNorm norm(String name, long n, float eps) {
+            return new RmsNorm(parameter(name, WeightSource.Init.ONES, false, n), eps);
         }
 
         LinearWeight weight(String layer, long out, long in) {
-            return transform.apply(s, layer, new DenseWeight(normal(layer + ".weight", out, in)));
+            return transform.apply(s, layer, new DenseWeight(parameter(layer + ".weight", WeightSource.Init.NORMAL, true, out, in)));
         }
 
         Linear linear(String layer, long out, long in, boolean bias) {
             LinearWeight w = weight(layer, out, in);
-            Parameter b = bias ? new Parameter(layer + ".bias", s.f32(layer + ".bias", Category.TRAINABLE_PARAMETERS, out), true, false) : null;
+            Parameter b = bias ? parameter(layer + ".bias", WeightSource.Init.ZEROS, false, out) : null;
             return new Linear(w, b);
         }
     }
