@@ -19,6 +19,12 @@ public final class SafeTensors {
     /** The header key of the string-to-string metadata map. */
     public static final String METADATA_KEY = "__metadata__";
 
+    /** The file of a single-file model in a Hugging Face model folder. */
+    public static final String MODEL_FILE = "model.safetensors";
+
+    /** The index of a sharded model in a Hugging Face model folder: its shards and which tensor each holds. */
+    public static final String INDEX_FILE = "model.safetensors.index.json";
+
     /** Largest header accepted (as in the reference implementation): a bound on what a hostile file costs. */
     public static final long MAX_HEADER_BYTES = 100_000_000L;
 
@@ -66,6 +72,7 @@ public final class SafeTensors {
                 case BF16 -> DType.BF16;
                 case F16 -> DType.F16;
                 case I8 -> DType.I8;
+                case U8 -> DType.U8;
                 case I32 -> DType.I32;
                 default -> null;
             };
@@ -78,6 +85,7 @@ public final class SafeTensors {
                 case BF16 -> BF16;
                 case F16 -> F16;
                 case I8 -> I8;
+                case U8 -> U8;
                 case I32 -> I32;
             };
         }

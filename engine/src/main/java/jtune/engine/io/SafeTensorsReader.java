@@ -1,10 +1,13 @@
 package jtune.engine.io;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileChannel.MapMode;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -19,38 +22,47 @@ import java.util.List;
 import java.util.Map;
 import jtune.engine.io.SafeTensors.Entry;
 import jtune.engine.io.SafeTensors.FormatException;
+import jtune.engine.tensor.Category;
+import jtune.engine.tensor.DType;
+import jtune.engine.tensor.MemoryPool;
 import jtune.engine.tensor.Tensor;
 
 /**
  * Reads a safetensors file after validating its whole header: the header length lies within the file, the
  * header is well-formed UTF-8 JSON, every entry has a known dtype, a shape of non-negative integers and byte
  * offsets consistent with them, and the entries tile the data area exactly (inside it, no overlap, no gap,
- * nothing after). Any fault is one {@link FormatException} sentence naming the file. Tensor bytes are read on
- * request into tensors the caller allocates.
+ * nothing after). Any fault is one {@link FormatException} sentence naming the file.
+ *
+ * <p>Once valid, the file is mapped into memory once, read-only, in a shared arena that {@link #close()} frees;
+ * the file is only ever opened for reading. {@link #tensor} gives a read-only view of the mapped bytes without
+ * copying them (for frozen weights); {@link #read} copies into a caller's tensor (for weights to be trained). The file must
+ * not be truncated while it is open: touching a page past the new end would crash the JVM. Thread-safe.
  */
 public final class SafeTensorsReader implements AutoCloseable {
-    private static final int CHUNK = 1 << 26;
-
     private final Path file;
-    private final FileChannel channel;
-    private final long dataStart;
+    private final Arena arena;
+    private final MemorySegment data;
     private final Header header;
+    private final List<Tensor> views = new ArrayList<>();
+    private boolean closed;
 
     /** What a validated header holds: the metadata and the entries, in header order. */
     public record Header(Map<String, String> metadata, Map<String, Entry> entries) {
     }
 
-    private SafeTensorsReader(Path file, FileChannel channel, long dataStart, Header header) {
+    private SafeTensorsReader(Path file, Arena arena, MemorySegment data, Header header) {
         this.file = file;
-        this.channel = channel;
-        this.dataStart = dataStart;
+        this.arena = arena;
+        this.data = data;
         this.header = header;
     }
 
-    /** Opens and validates {@code file}; the file stays open until {@link #close()}. */
+    /** Opens, validates and maps {@code file}; the mapping lives until {@link #close()}. */
     public static SafeTensorsReader open(Path file) throws IOException {
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
-        try {
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new UnsupportedOperationException("safetensors files are little-endian; this machine is not");
+        }
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 8) {
                 throw new FormatException(file + " is not a safetensors file: it holds " + size
@@ -67,10 +79,14 @@ public final class SafeTensorsReader implements AutoCloseable {
             ByteBuffer json = ByteBuffer.allocate((int) n);
             readFully(ch, json, 8, file);
             Header h = parseHeader(file.toString(), json.array(), size - 8 - n);
-            return new SafeTensorsReader(file, ch, 8 + n, h);
-        } catch (IOException | RuntimeException e) {
-            ch.close();
-            throw e;
+            Arena arena = Arena.ofShared();
+            try {
+                MemorySegment all = ch.map(MapMode.READ_ONLY, 0, size, arena);
+                return new SafeTensorsReader(file, arena, all.asSlice(8 + n), h);
+            } catch (IOException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
         }
     }
 
@@ -233,21 +249,81 @@ public final class SafeTensorsReader implements AutoCloseable {
         return e;
     }
 
-    /** Copies tensor {@code name} into {@code dst}, which must be contiguous with the same dtype and shape. */
+    /**
+     * Tensor {@code name} as a contiguous view of the mapped bytes, without a copy, recorded in
+     * {@code pool}'s ledger under {@code category} until it is closed. Closing it frees nothing (the mapping
+     * lives until this reader closes) and closing the reader closes every view still open. Where the bytes are
+     * not aligned to the element size (a header not padded to 8 bytes, or a narrower type stored before a
+     * wider one) the tensor is instead a copy allocated from {@code pool}, a host pool, which outlives the
+     * reader. Fails for the format's types that jtune cannot hold (BOOL, F8_*, I16, U16, U32, I64, U64, F64).
+     */
+    public Tensor tensor(String name, MemoryPool pool, Category category) throws FormatException {
+        Entry e = entry(name);
+        DType type = e.type().dtype();
+        if (type == null) {
+            throw new FormatException(file + ": tensor '" + name + "' has dtype " + e.type()
+                    + ", which jtune cannot hold (it holds F32, BF16, F16, I8, U8 and I32)");
+        }
+        synchronized (this) {
+            MemorySegment bytes = bytes(e);
+            if (bytes.address() % type.byteSize() != 0) {
+                Tensor copy = pool.allocate(name, type, category, e.shape());
+                MemorySegment.copy(bytes, 0, copy.segment(), 0, e.byteSize());
+                return copy;
+            }
+            views.removeIf(Tensor::isClosed);
+            Tensor view = Tensor.wrap(bytes, name, type, e.shape(), pool.ledger(), category);
+            views.add(view);
+            return view;
+        }
+    }
+
+    /**
+     * Copies tensor {@code name} into {@code dst}, which must be contiguous with the same shape. The dtypes
+     * must match, except that any of F32, BF16 and F16 converts to another on the way (widening exactly,
+     * narrowing to nearest even).
+     */
     public void read(String name, Tensor dst) throws IOException {
         Entry e = entry(name);
-        if (e.type().dtype() != dst.dtype() || !e.shape().equals(dst.shape())) {
+        DType from = e.type().dtype();
+        DType to = dst.dtype();
+        boolean convert = from != null && from != to && from.isFloating() && to.isFloating();
+        if ((from != to && !convert) || !e.shape().equals(dst.shape())) {
             throw new FormatException(file + ": tensor '" + name + "' is " + e.type() + " " + e.shape()
-                    + " but " + dst.dtype() + " " + dst.shape() + " is expected");
+                    + " but " + to + " " + dst.shape() + " is expected");
         }
         if (!dst.isContiguous()) {
             throw new IllegalArgumentException("cannot read tensor '" + name + "' into a strided view");
         }
-        MemorySegment target = dst.segment().asSlice(dst.byteOffset(), e.byteSize());
-        for (long at = 0; at < e.byteSize(); at += CHUNK) {
-            ByteBuffer buf = target.asSlice(at, Math.min(CHUNK, e.byteSize() - at)).asByteBuffer();
-            readFully(channel, buf, dataStart + e.begin() + at, file);
+        synchronized (this) {
+            MemorySegment src = bytes(e);
+            MemorySegment out = dst.segment();
+            if (!convert) {
+                MemorySegment.copy(src, 0, out, dst.byteOffset(), e.byteSize());
+                return;
+            }
+            long n = e.shape().size();
+            for (long i = 0; i < n; i++) {
+                Tensor.store(out, to, dst.offset() + i, load(src, from, i));
+            }
         }
+    }
+
+    /** Element {@code i} of float type {@code t} in {@code s}, which may be unaligned, as f32. */
+    private static float load(MemorySegment s, DType t, long i) {
+        if (t == DType.F32) {
+            return s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, 4 * i);
+        }
+        short h = s.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i);
+        return t == DType.BF16 ? Float.intBitsToFloat((h & 0xffff) << 16) : Float.float16ToFloat(h);
+    }
+
+    /** The mapped bytes of {@code e}; the caller holds the lock. */
+    private MemorySegment bytes(Entry e) {
+        if (closed) {
+            throw new IllegalStateException(file + " is closed; its tensors can no longer be read");
+        }
+        return data.asSlice(e.begin(), e.byteSize());
     }
 
     private static void readFully(FileChannel ch, ByteBuffer buf, long position, Path file) throws IOException {
@@ -261,8 +337,14 @@ public final class SafeTensorsReader implements AutoCloseable {
         }
     }
 
+    /** Closes the tensor views still open and unmaps the file; idempotent. */
     @Override
-    public void close() throws IOException {
-        channel.close();
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            views.forEach(Tensor::close);
+            views.clear();
+            arena.close();
+        }
     }
 }

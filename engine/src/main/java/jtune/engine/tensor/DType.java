@@ -10,6 +10,7 @@ public enum DType {
     BF16("bf16", 16, true),
     F16("f16", 16, true),
     I8("int8", 8, false),
+    U8("uint8", 8, false),
     I32("int32", 32, false);
 
     private final String label;
