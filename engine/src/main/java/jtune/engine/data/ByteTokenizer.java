@@ -1,16 +1,41 @@
 package jtune.engine.data;
 
 import java.nio.charset.StandardCharsets;
+import jtune.engine.tokenizer.Tokenizer;
 
 /**
  * The byte-level tokenizer: token {@code i} (0..255) is the byte {@code i} of the UTF-8 text, so every text
- * encodes and every token sequence decodes to exactly the bytes it names. The vocabulary is 256.
+ * encodes and every token sequence decodes to exactly the bytes it names. The vocabulary is 256, with no
+ * special tokens (no beginning or end of sequence).
  */
-public final class ByteTokenizer {
+public final class ByteTokenizer implements Tokenizer {
     public static final int VOCAB = 256;
 
+    @Override
     public int vocabSize() {
         return VOCAB;
+    }
+
+    @Override
+    public int bos() {
+        return -1;
+    }
+
+    @Override
+    public int eos() {
+        return -1;
+    }
+
+    /** The UTF-8 bytes of {@code text}; there are no special tokens to add. */
+    @Override
+    public int[] encode(String text, boolean addSpecial) {
+        return encode(text);
+    }
+
+    /** The bytes the tokens name; there are no special tokens to skip. */
+    @Override
+    public byte[] decodeBytes(int[] ids, boolean skipSpecial) {
+        return decodeBytes(ids);
     }
 
     /** The UTF-8 bytes of {@code text} as tokens. */
