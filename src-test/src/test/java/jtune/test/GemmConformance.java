@@ -160,6 +160,37 @@ public abstract class GemmConformance extends ConformanceSupport {
         }
     }
 
+    /**
+     * Products of one to five rows of op(A) against a large op(B), the shapes of generating one token at a time: a
+     * linear layer (A·Bᵀ, B a weight (N, K)), attention over a long cache (batched by kv head, both layouts of B),
+     * every layout, B wide enough to be split over threads, and five rows, just past the few-row path of a backend
+     * that has one.
+     */
+    @Test
+    @Order(4)
+    void fewRowsOfLargeMatrices() {
+        int[][] shapes = {{1, 4098, 702}, {1, 2100, 1376}, {2, 702, 4098}, {3, 1031, 513}, {4, 2100, 702}, {5, 702, 2100},
+                {1, 33, 4098}, {1, 7, 13}};
+        int spread = 0;
+        for (int[] s : shapes) {
+            for (int layout = 0; layout < 4; layout++, spread++) {
+                float[] ab = ALPHA_BETA[spread % ALPHA_BETA.length];
+                Storage[] st = Storage.values();
+                check(new Case(0, s[0], s[1], s[2], (layout & 1) != 0, (layout & 2) != 0, ab[0], ab[1], spread % 2 == 1,
+                        st[spread % 2], st[(spread + 1) % 2], st[(spread / 2) % 2]));
+            }
+        }
+        int[][] attention = {{1, 4098, 64}, {1, 64, 4098}, {1, 8, 511}, {1, 511, 8}};
+        for (int[] s : attention) {
+            for (boolean transB : new boolean[]{false, true}) {
+                Storage[] st = Storage.values();
+                check(new Case(4, s[0], s[1], s[2], false, transB, 0.125f, 0, spread % 2 == 1, st[spread % 3],
+                        st[(spread + 1) % 3], st[(spread + 2) % 3]));
+                spread++;
+            }
+        }
+    }
+
     @Test
     @Order(2)
     void batched() {

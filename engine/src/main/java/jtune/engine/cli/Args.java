@@ -10,7 +10,7 @@ import java.util.Set;
  * Command-line options of the form {@code --name value} and {@code --flag}, checked against the options a
  * command knows, so that a typo is named rather than ignored.
  */
-final class Args {
+public final class Args {
     private final Map<String, String> values = new LinkedHashMap<>();
     private final List<String> positional = new ArrayList<>();
 
@@ -47,19 +47,19 @@ final class Args {
         }
     }
 
-    List<String> positional() {
+    public List<String> positional() {
         return positional;
     }
 
-    boolean flag(String name) {
+    public boolean flag(String name) {
         return values.containsKey(name);
     }
 
-    String string(String name, String fallback) {
+    public String string(String name, String fallback) {
         return values.getOrDefault(name, fallback);
     }
 
-    int integer(String name, int fallback, int min) {
+    public int integer(String name, int fallback, int min) {
         return integer(name, values.get(name), fallback, min);
     }
 
@@ -80,9 +80,31 @@ final class Args {
         return n;
     }
 
+    public double number(String name, double fallback, double min, double max) {
+        return number(name, values.get(name), fallback, min, max);
+    }
+
+    /** {@code value} of option {@code name} as a number in [min, max]; {@code fallback} if null. */
+    static double number(String name, String value, double fallback, double min, double max) {
+        if (value == null) {
+            return fallback;
+        }
+        double x;
+        try {
+            x = Double.parseDouble(value.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException("option " + name + " must be a number, got '" + value + "'");
+        }
+        if (!(x >= min && x <= max)) {
+            throw new UsageException("option " + name + " must be a number "
+                    + (max == Double.MAX_VALUE ? "of at least " + min : "in [" + min + ", " + max + "]") + ", got " + value);
+        }
+        return x;
+    }
+
     /** A mistake in how jtune was called: the message is shown as is, and the exit code is 2. */
-    static final class UsageException extends RuntimeException {
-        UsageException(String message) {
+    public static final class UsageException extends RuntimeException {
+        public UsageException(String message) {
             super(message);
         }
     }

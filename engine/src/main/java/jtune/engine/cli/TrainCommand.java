@@ -243,21 +243,7 @@ final class TrainCommand {
         }
 
         private static double number(Map<String, String> o, String name, double fallback, double min, double max) {
-            String v = o.get(name);
-            if (v == null) {
-                return fallback;
-            }
-            double x;
-            try {
-                x = Double.parseDouble(v.trim());
-            } catch (NumberFormatException e) {
-                throw new Args.UsageException("option " + name + " must be a number, got '" + v + "'");
-            }
-            if (!(x >= min && x <= max)) {
-                throw new Args.UsageException("option " + name + " must be a number "
-                        + (max == Double.MAX_VALUE ? "of at least " + min : "in [" + min + ", " + max + "]") + ", got " + v);
-            }
-            return x;
+            return Args.number(name, o.get(name), fallback, min, max);
         }
     }
 }

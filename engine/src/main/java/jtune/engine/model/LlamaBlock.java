@@ -53,6 +53,24 @@ final class LlamaBlock implements AutoCloseable {
     }
 
     /**
+     * Forward only, for generation: x → out, both (T, D), the new positions start..start+T-1 of one sequence, whose
+     * keys and values go to rows start..start+T-1 of this layer's cache (see {@link SelfAttention#forwardCached}).
+     */
+    void forwardCached(Session s, Tensor x, int start, Tensor keys, Tensor values, Tensor out) {
+        long n = x.dim(0), d = x.dim(1);
+        try (Tensor rstd = s.f32("block.rstd", Category.WORKSPACE, n);
+             Tensor xn = s.f32("block.xn", Category.WORKSPACE, n, d);
+             Tensor h = s.f32("block.h", Category.WORKSPACE, n, d)) {
+            inputNorm.forward(s, x, xn, rstd);
+            attention.forwardCached(s, xn, start, keys, values, h);
+            s.backend().add(h, x, h);
+            postAttentionNorm.forward(s, h, xn, rstd);
+            mlp.forward(s, xn, out, Category.WORKSPACE).close();
+            s.backend().add(out, h, out);
+        }
+    }
+
+    /**
      * Backward in place on the residual gradient: {@code dres} holds dL/dy on entry and dL/dx on return. Adds every
      * parameter's gradient and closes the saved activations as soon as they are used.
      */

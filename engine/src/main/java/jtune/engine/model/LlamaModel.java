@@ -1,7 +1,5 @@
 package jtune.engine.model;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -239,6 +237,56 @@ public final class LlamaModel implements CausalLM {
         }
     }
 
+    /** An empty key/value cache for {@code capacity} positions of one sequence (at most {@link LlamaConfig#maxSeq}). */
+    public KvCache kvCache(int capacity) {
+        return new KvCache(session, config, capacity);
+    }
+
+    /**
+     * Forward only over new tokens of one sequence, with a key/value cache: tokens (T) int32 are positions
+     * start..start+T-1, each attending to itself and every earlier position; those before start are read from the
+     * cache, whose filled positions must reach start (a smaller start overwrites from there on). Their keys and values
+     * are added to the cache (its length becomes start + T) and lastLogits (V) receives the logits of position
+     * start+T-1, the same as {@link #logits} over the whole sequence gives there. Prefill a prompt with start 0, then
+     * feed one token at a time. A sequence longer than the cache's capacity fails with an
+     * {@link IllegalArgumentException}.
+     */
+    public void forwardCached(Tensor tokens, int start, KvCache cache, Tensor lastLogits) {
+        Checks.typed("model", tokens, DType.I32);
+        Checks.rank("model", tokens, 1, "(T)");
+        Checks.f32("logits", lastLogits);
+        Checks.shape("logits", lastLogits, config.vocab());
+        if (cache.layers() != blocks.size()) {
+            throw new IllegalArgumentException("model: the kv cache has " + cache.layers() + " layers, the model "
+                    + blocks.size());
+        }
+        int t = Math.toIntExact(tokens.dim(0));
+        cache.checkAppend(start, t);
+        cache.filledTo(start);
+        Session s = session;
+        long d = config.dim();
+        Tensor x = s.f32("residual", Category.WORKSPACE, t, d), out = null;
+        try {
+            s.backend().embedding(embedding.value(), tokens, x);
+            for (int l = 0; l < blocks.size(); l++) {
+                out = s.f32("residual", Category.WORKSPACE, t, d);
+                blocks.get(l).forwardCached(s, x, start, cache.keys(l), cache.values(l), out);
+                x.close();
+                x = out;
+                out = null;
+            }
+            cache.filledTo(start + t);
+            try (Tensor rstd = s.f32("final.rstd", Category.WORKSPACE, 1);
+                 Tensor xn = s.f32("final.xn", Category.WORKSPACE, 1, d)) {
+                finalNorm.forward(s, x.slice(0, t - 1, t), xn, rstd);
+                head.forward(s, xn, lastLogits.reshape(1, config.vocab()));
+            }
+        } finally {
+            x.close();
+            close(out);
+        }
+    }
+
     /** The final norm's output (B·T, D) for tokens, forward only (workspace; the caller closes it). */
     private Tensor normalizedOutput(Tensor tokens) {
         Session s = session;
@@ -308,10 +356,9 @@ public final class LlamaModel implements CausalLM {
 
     /** Number of targets ≥ 0. */
     private static long counted(Tensor targets) {
-        MemorySegment seg = targets.segment();
         long count = 0;
-        for (long i = 0; i < targets.size(); i++) {
-            if (seg.getAtIndex(ValueLayout.JAVA_INT, targets.offset() + i) >= 0) {
+        for (float t : targets.toFloatArray()) {
+            if (t >= 0) {
                 count++;
             }
         }

@@ -11,9 +11,9 @@ import jtune.engine.tensor.Tensor;
 /**
  * Text generation from a {@link CausalLM}. Each new token is drawn from the logits of the last position, which
  * come from running {@link CausalLM#logits} over the whole sequence so far, cropped to its last
- * {@code maxSeq} tokens (no key/value cache: a small model does not need one). Temperature 0 takes the argmax
- * (the lowest id on a tie); a positive temperature draws from softmax(logits / temperature) over the
- * {@code topK} largest logits (0: all of them; ties with the k-th largest are kept).
+ * {@code maxSeq} tokens (no key/value cache: it serves any {@link CausalLM}; {@link Generator} is the cached,
+ * streaming path of a {@link LlamaModel}). Tokens are drawn as {@link Sampling} says, with temperature and top-k
+ * (0: all tokens) and no nucleus.
  */
 public final class Sampler implements AutoCloseable {
     private final CausalLM model;
@@ -58,39 +58,9 @@ public final class Sampler implements AutoCloseable {
         return Arrays.copyOfRange(seq, prompt.length, seq.length);
     }
 
-    /** One token from one row of logits, as the class comment says. */
+    /** One token from one row of logits: {@link Sampling} with this temperature and top-k, no nucleus. */
     static int pick(float[] logits, float temperature, int topK, RandomGenerator rng) {
-        int best = 0;
-        for (int v = 1; v < logits.length; v++) {
-            if (logits[v] > logits[best]) {
-                best = v;
-            }
-        }
-        if (temperature == 0) {
-            return best;
-        }
-        float floor = Float.NEGATIVE_INFINITY;
-        if (topK > 0 && topK < logits.length) {
-            float[] sorted = logits.clone();
-            Arrays.sort(sorted);
-            floor = sorted[logits.length - topK];
-        }
-        double[] weight = new double[logits.length];
-        double total = 0;
-        for (int v = 0; v < logits.length; v++) {
-            if (logits[v] >= floor) {
-                weight[v] = Math.exp((logits[v] - (double) logits[best]) / temperature);
-                total += weight[v];
-            }
-        }
-        double u = rng.nextDouble() * total;
-        for (int v = 0; v < logits.length; v++) {
-            u -= weight[v];
-            if (u < 0) {
-                return v;
-            }
-        }
-        return best;
+        return new Sampling(temperature, 1f, topK).pick(logits, rng);
     }
 
     @Override

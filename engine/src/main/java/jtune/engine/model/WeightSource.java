@@ -1,7 +1,5 @@
 package jtune.engine.model;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import jtune.engine.nn.Session;
 import jtune.engine.tensor.Category;
@@ -42,15 +40,11 @@ public interface WeightSource {
                 case ONES -> s.backend().fill(t, 1f);
                 case ZEROS -> { }
                 case NORMAL -> {
-                    long cols = dims[dims.length - 1], rows = t.size() / cols;
-                    float[] row = new float[Math.toIntExact(cols)];
-                    MemorySegment seg = t.segment();
-                    for (long r = 0; r < rows; r++) {
-                        for (int j = 0; j < row.length; j++) {
-                            row[j] = (float) (0.02 * rng.nextGaussian());
-                        }
-                        MemorySegment.copy(row, 0, seg, ValueLayout.JAVA_FLOAT, r * cols * Float.BYTES, row.length);
+                    float[] values = new float[Math.toIntExact(t.size())];
+                    for (int i = 0; i < values.length; i++) {
+                        values[i] = (float) (0.02 * rng.nextGaussian());
                     }
+                    t.copyFrom(values);
                 }
             }
             return t;

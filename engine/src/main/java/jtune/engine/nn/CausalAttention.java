@@ -17,6 +17,8 @@ import jtune.engine.tensor.Tensor;
  * for the backward pass.
  */
 public final class CausalAttention {
+    /** Cached positions the probability block of {@link #forwardCached} is rounded up to. */
+    static final int PROBS_ROUNDING = 256;
     private final int heads;
     private final int kvHeads;
     private final int headDim;
@@ -46,6 +48,39 @@ public final class CausalAttention {
         for (int b = 0; b < batch; b++) {
             for (int r = 0; r < rep; r++) {
                 be.matmul(scores(probs, b, seq, r), false, kvHeads(v, b, seq), false, queryHeads(out, b, seq, r), 1f, 0f);
+            }
+        }
+    }
+
+    /**
+     * Attention of T new positions over the S = start + T positions of a key/value cache, forward only: q and out are
+     * (T, H·hd), the queries of positions start..S-1; k and v are (S, KVH·hd), the cache's rows for positions 0..S-1
+     * (contiguous). New position t attends to cached positions j ≤ start + t. The (H, T, S) probabilities are
+     * workspace, in a block whose size is rounded up to {@link #PROBS_ROUNDING} cached positions, so that a sequence
+     * growing by one position at a time reuses the memory pool's blocks instead of leaving one of every size behind.
+     */
+    public void forwardCached(Session s, Tensor q, Tensor k, Tensor v, Tensor out) {
+        long t = q.dim(0), all = k.dim(0);
+        Checks.f32("attention", q);
+        Checks.shape("attention", q, t, (long) heads * headDim);
+        Checks.shape("attention", out, t, (long) heads * headDim);
+        Checks.shape("attention", k, all, (long) kvHeads * headDim);
+        Checks.shape("attention", v, all, (long) kvHeads * headDim);
+        if (all < t) {
+            throw new IllegalArgumentException("attention: " + t + " new positions cannot attend over only " + all
+                    + " cached ones; the cache must hold the new positions too");
+        }
+        Backend be = s.backend();
+        int rep = heads / kvHeads, seq = Math.toIntExact(t), cached = Math.toIntExact(all);
+        try (Tensor block = s.f32("attention.probs", Category.WORKSPACE, heads * t * Math.ceilDiv(all, PROBS_ROUNDING)
+                * PROBS_ROUNDING)) {
+            Tensor probs = block.slice(0, 0, heads * t * all).reshape(heads, t, all);
+            for (int r = 0; r < rep; r++) {
+                be.matmul(queryHeads(q, 0, seq, r), false, kvHeads(k, 0, cached), true, scores(probs, r), scale, 0f);
+            }
+            be.softmax(probs, probs, true);
+            for (int r = 0; r < rep; r++) {
+                be.matmul(scores(probs, r), false, kvHeads(v, 0, cached), false, queryHeads(out, 0, seq, r), 1f, 0f);
             }
         }
     }
@@ -101,6 +136,13 @@ public final class CausalAttention {
         return p.reshape((long) p.dim(0) * kvHeads, (long) rep * seq, seq)
                 .slice(0, (long) b * kvHeads, (long) (b + 1) * kvHeads)
                 .slice(1, (long) r * seq, (long) (r + 1) * seq);
+    }
+
+    /** The (T, S) matrices of query heads g·rep + r, g &lt; KVH, of p (H, T, S), as (KVH, T, S). */
+    private Tensor scores(Tensor p, int r) {
+        int rep = heads / kvHeads;
+        long t = p.dim(1);
+        return p.reshape(kvHeads, rep * t, p.dim(2)).slice(1, r * t, (r + 1) * t);
     }
 
     private void check(int batch, int seq, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor out) {

@@ -1,14 +1,12 @@
 package jtune.engine.nn;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import jtune.engine.tensor.Category;
 import jtune.engine.tensor.Tensor;
 
 /**
  * Rotary position embedding, rotate-half pairing (Hugging Face LLaMA): for position t and pair i &lt; D/2 the angle is
  * {@code t · invFreq[i]}. Holds the cos/sin tables (T, D/2), computed on the host for the longest sequence seen so far
- * (they are recomputed, larger, when a longer one comes). As in Hugging Face the angle is rounded to f32 before its
+ * rounded up to a power of two (they are recomputed, larger, when a longer one comes). As in Hugging Face the angle is rounded to f32 before its
  * cosine and sine are taken, so that positions far from 0 rotate the same way.
  */
 public final class Rotary implements AutoCloseable {
@@ -59,27 +57,39 @@ public final class Rotary implements AutoCloseable {
 
     /** Rotates x (B, T, H, D) in place by the angles of positions 0..T-1; {@code inverse} is the backward pass. */
     public void apply(Session s, Tensor x, boolean inverse) {
-        int t = Math.toIntExact(x.dim(-3));
-        ensure(s, t);
-        s.backend().rope(x, cos.slice(0, 0, t), sin.slice(0, 0, t), inverse);
+        apply(s, x, 0, inverse);
     }
 
-    private void ensure(Session s, int t) {
-        if (cos != null && cos.dim(0) >= t) {
+    /**
+     * Rotates x (B, T, H, D) or (T, H, D) in place by the angles of the absolute positions start..start+T-1, as for
+     * the new tokens of a sequence whose earlier positions are cached.
+     */
+    public void apply(Session s, Tensor x, int start, boolean inverse) {
+        int t = Math.toIntExact(x.dim(-3));
+        ensure(s, start + t);
+        s.backend().rope(x, cos.slice(0, start, start + t), sin.slice(0, start, start + t), inverse);
+    }
+
+    /** Tables for at least t positions: the next power of two, so that a sequence growing by one is cheap. */
+    private void ensure(Session s, int needed) {
+        if (cos != null && cos.dim(0) >= needed) {
             return;
         }
         close();
+        int t = needed <= 1 ? 1 : Integer.highestOneBit(needed - 1) << 1;
         int half = invFreq.length;
         cos = s.f32("rope.cos", Category.WORKSPACE, t, half);
         sin = s.f32("rope.sin", Category.WORKSPACE, t, half);
-        MemorySegment c = cos.segment(), sn = sin.segment();
+        float[] c = new float[t * half], sn = new float[t * half];
         for (int p = 0; p < t; p++) {
             for (int i = 0; i < half; i++) {
                 float angle = p * invFreq[i];
-                c.setAtIndex(ValueLayout.JAVA_FLOAT, (long) p * half + i, (float) Math.cos(angle));
-                sn.setAtIndex(ValueLayout.JAVA_FLOAT, (long) p * half + i, (float) Math.sin(angle));
+                c[p * half + i] = (float) Math.cos(angle);
+                sn[p * half + i] = (float) Math.sin(angle);
             }
         }
+        cos.copyFrom(c);
+        sin.copyFrom(sn);
     }
 
     @Override

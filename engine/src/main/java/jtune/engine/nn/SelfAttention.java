@@ -92,6 +92,35 @@ public final class SelfAttention implements AutoCloseable {
     }
 
     /**
+     * Forward only, for generation: x (T, D) holds the new positions start..start+T-1 of one sequence, out (T, D)
+     * receives their output. Their keys and values (after q/k norm and RoPE) are written into rows start..start+T-1
+     * of {@code keys} and {@code values} (capacity, KVH·hd), whose rows 0..start-1 must hold the earlier positions;
+     * attention runs over rows 0..start+T-1.
+     */
+    public void forwardCached(Session s, Tensor x, int start, Tensor keys, Tensor values, Tensor out) {
+        int t = Math.toIntExact(x.dim(0)), end = start + t;
+        Tensor kt = keys.slice(0, start, end), vt = values.slice(0, start, end);
+        try (Tensor qt = s.f32("attn.q", Category.WORKSPACE, t, q.outFeatures());
+             Tensor att = s.f32("attn.out", Category.WORKSPACE, t, q.outFeatures())) {
+            q.forward(s, x, qt);
+            k.forward(s, x, kt);
+            v.forward(s, x, vt);
+            if (qNorm != null) {
+                try (Tensor qRstd = s.f32("attn.q_rstd", Category.WORKSPACE, (long) t * heads);
+                     Tensor kRstd = s.f32("attn.k_rstd", Category.WORKSPACE, (long) t * kvHeads)) {
+                    Tensor qh = qt.reshape((long) t * heads, headDim), kh = kt.reshape((long) t * kvHeads, headDim);
+                    qNorm.forward(s, qh, qh, qRstd);
+                    kNorm.forward(s, kh, kh, kRstd);
+                }
+            }
+            rotary.apply(s, qt.reshape(t, heads, headDim), start, false);
+            rotary.apply(s, kt.reshape(t, kvHeads, headDim), start, false);
+            core.forwardCached(s, qt, keys.slice(0, 0, end), values.slice(0, 0, end), att);
+            o.forward(s, att, out);
+        }
+    }
+
+    /**
      * Adds the parameters' gradients and writes dx (B·T, D) (skipped when dx is null); closes the saved activations as
      * soon as they are used.
      */
