@@ -20,7 +20,9 @@ import jtune.engine.util.WorkerPool;
  * kernel serves A·B, A·Bᵀ, Aᵀ·B and Aᵀ·Bᵀ; packed strips and panels are zero-padded to whole tiles, and a partial
  * tile at an edge is written back element by element. The tile sizes follow the vector length L: NR = NV · L.
  * Work is split over the pool by batch and along one side of C; each task packs into buffers of its thread,
- * allocated on the thread's first product and kept.
+ * allocated on the thread's first product and kept. Products of at most {@link Gemv#ROWS} rows go to {@link Gemv}
+ * instead.
+ * {@link QuantKernels} runs the same blocking and micro-kernel with B decoded from quantized weights.
  *
  * <p>Measured on Zen 5 (512-bit): the 12 × 2 kernel runs at about 215 GFLOP/s on one core with its operands in L1
  * (6 × 4 and 10 × 2 about the same, 8 × 3 and 14 × 2 slower: C2 spills). The kernel hands its tile to
@@ -38,17 +40,17 @@ final class Gemm {
      */
     static final int KC = 512, MC = MR * 96, NC = 256 / NR * NR;
     /** Products of fewer flops than this run on the calling thread alone. */
-    private static final double PARALLEL_FLOPS = 4e6;
+    static final double PARALLEL_FLOPS = 4e6;
 
     /** One thread's packed blocks, tile and transpose scratch. */
-    private static final class Workspace {
+    static final class Workspace {
         final float[] a = new float[MC * KC];
         final float[] b = new float[KC * NC];
         final float[] tile = new float[MR * NR];
         final float[] x = new float[L * L], y = new float[L * L];
     }
 
-    private static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
+    static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
 
     private Gemm() {
     }
@@ -119,7 +121,7 @@ final class Gemm {
      * {@code C[r, j] = alpha · t[r, j] + beta · C[r, j]} over a whole MR × NR tile t, C at element offset at with rows
      * ldc apart; C is not read when beta is 0.
      */
-    private static void store(float[] t, MemorySegment c, long at, long ldc, float alpha, float beta) {
+    static void store(float[] t, MemorySegment c, long at, long ldc, float alpha, float beta) {
         FloatVector va = FloatVector.broadcast(F, alpha), vb = FloatVector.broadcast(F, beta);
         for (int r = 0; r < MR; r++) {
             long row = (at + r * ldc) * Float.BYTES;
@@ -135,8 +137,8 @@ final class Gemm {
     }
 
     /** As {@link #store}, for the first rows × cols elements of the tile only, one at a time. */
-    private static void merge(float[] t, MemorySegment c, long at, long ldc, int rows, int cols, float alpha,
-                              float beta) {
+    static void merge(float[] t, MemorySegment c, long at, long ldc, int rows, int cols, float alpha,
+                      float beta) {
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < cols; j++) {
                 long e = at + r * ldc + j;
@@ -150,7 +152,7 @@ final class Gemm {
      * One MR × NR tile, {@code tile = Astrip · Bpanel} over kc steps: A is MR packed rows (stride KC), B a k-major
      * micro-panel of NR columns; f32 accumulation in MR · NV vector registers, one broadcast of A per row and step.
      */
-    private static void kernel(float[] a, int ao, float[] b, int bo, int kc, float[] tile) {
+    static void kernel(float[] a, int ao, float[] b, int bo, int kc, float[] tile) {
         FloatVector c0a = FloatVector.zero(F), c0b = FloatVector.zero(F);
         FloatVector c1a = FloatVector.zero(F), c1b = FloatVector.zero(F);
         FloatVector c2a = FloatVector.zero(F), c2b = FloatVector.zero(F);
@@ -206,7 +208,7 @@ final class Gemm {
         c11a.intoArray(tile, 11 * NR); c11b.intoArray(tile, 11 * NR + 1 * L);
     }
 
-    private static int ceilDiv(int x, int y) {
+    static int ceilDiv(int x, int y) {
         return (x + y - 1) / y;
     }
 }

@@ -5,6 +5,7 @@ import jtune.engine.backend.Backend;
 import jtune.engine.backend.Checks;
 import jtune.engine.tensor.DType;
 import jtune.engine.tensor.Device;
+import jtune.engine.tensor.QuantizedMatrix;
 import jtune.engine.tensor.Tensor;
 import jtune.engine.util.WorkerPool;
 
@@ -42,7 +43,36 @@ public final class SimdBackend implements Backend {
 
     @Override
     public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha, float beta) {
-        Gemm.multiply(pool, Checks.Gemm.of(a, transA, b, transB, c), a, transA, b, transB, c, alpha, beta);
+        Checks.Gemm g = Checks.Gemm.of(a, transA, b, transB, c);
+        if (g.m() <= Gemv.ROWS) {
+            Gemv.multiply(pool, g, a, transA, b, transB, c, alpha, beta);
+        } else {
+            Gemm.multiply(pool, g, a, transA, b, transB, c, alpha, beta);
+        }
+    }
+
+    @Override
+    public void quantMatmul(Tensor x, QuantizedMatrix w, Tensor y, float alpha, float beta) {
+        int n = Checks.quantProduct("quantMatmul", x, w, y, true);
+        QuantKernels.matmul(pool, new QuantSource(w), x, y, n, alpha, beta);
+    }
+
+    @Override
+    public void quantMatmulInputGrad(Tensor dy, QuantizedMatrix w, Tensor dx, float alpha, float beta) {
+        int n = Checks.quantProduct("quantMatmulInputGrad", dy, w, dx, false);
+        QuantKernels.inputGrad(pool, new QuantSource(w), dy, dx, n, alpha, beta);
+    }
+
+    @Override
+    public void dequantize(QuantizedMatrix w, Tensor out) {
+        Checks.dequantize("dequantize", w, out);
+        QuantKernels.dequantize(pool, new QuantSource(w), out);
+    }
+
+    @Override
+    public void quantScaleGrad(Tensor x, Tensor dy, QuantizedMatrix w, Tensor dScales) {
+        int n = Checks.quantScaleGrad("quantScaleGrad", x, dy, w, dScales);
+        QuantKernels.scaleGrad(pool, new QuantSource(w), x, dy, dScales, n);
     }
 
     @Override

@@ -1,6 +1,8 @@
 package jtune.engine.backend;
 
 import jtune.engine.tensor.Device;
+import jtune.engine.tensor.DeviceMemory;
+import jtune.engine.tensor.QuantizedMatrix;
 import jtune.engine.tensor.Tensor;
 
 /**
@@ -37,9 +39,39 @@ public interface Backend extends AutoCloseable {
      * op(B) is (K, N), C is (M, N). Rank 3: the same for each of a batch of matrices (the first dimension,
      * equal in all three). Each matrix must have unit stride in its last dimension; its row stride and batch
      * stride are free, so slices of a wider matrix work. With {@code beta == 0} C is not read (NaNs in it do
-     * not propagate). C must not alias A or B.
+     * not propagate). C must not alias A or B. A and B are f32; a backend with bf16 tensor cores (cuda) also takes
+     * both in bf16, C still f32, with the products accumulated in f32.
      */
     void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha, float beta);
+
+    // ---- quantized weights ------------------------------------------------------------------------
+
+    /**
+     * {@code y = alpha · x · dequant(W)ᵀ + beta · y}: x is (N, cols), y is (N, rows). N = 1 is the matrix-vector
+     * product of decoding. With {@code beta == 0} y is not read (NaNs in it do not propagate).
+     *
+     * <p>For this and the other quantized operations: W is a {@link QuantizedMatrix} (rows, cols) and
+     * {@code dequant(W)[i, j]} is {@link QuantizedMatrix#weight}, the f32 value {@code s · (q − z)} or
+     * {@code NF4[q] · absmax}. Implementations never hold the whole f32 matrix: they dequantize tiles or stream the
+     * codes. Activations are f32, contiguous and rank 2; an output must not share storage with an input.
+     */
+    void quantMatmul(Tensor x, QuantizedMatrix w, Tensor y, float alpha, float beta);
+
+    /**
+     * {@code dx = alpha · dy · dequant(W) + beta · dx}, the input gradient of {@link #quantMatmul}: dy is (N, rows),
+     * dx is (N, cols). With {@code beta == 0} dx is not read.
+     */
+    void quantMatmulInputGrad(Tensor dy, QuantizedMatrix w, Tensor dx, float alpha, float beta);
+
+    /** {@code out = dequant(W)}, out f32 (rows, cols): exactly the f32 values of {@link QuantizedMatrix#weight}. */
+    void dequantize(QuantizedMatrix w, Tensor out);
+
+    /**
+     * The gradient of the scales of an integer-format W (PEQA), accumulated:
+     * {@code dScales[i, k] += Σ_t dy[t, i] · Σ_{j in group k} (q_ij − z_ik) · x[t, j]}, x (N, cols), dy (N, rows),
+     * dScales f32 (rows, groups) whatever the scales' storage type. NF4 formats fail.
+     */
+    void quantScaleGrad(Tensor x, Tensor dy, QuantizedMatrix w, Tensor dScales);
 
     // ---- element-wise -----------------------------------------------------------------------------
 
@@ -148,6 +180,23 @@ public interface Backend extends AutoCloseable {
      * {@code p = p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)}.
      */
     void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step);
+
+    // ---- device -----------------------------------------------------------------------------------
+
+    /**
+     * The memory of the device this backend computes on, for a {@link jtune.engine.tensor.MemoryPool} whose
+     * tensors it takes; null for a backend that computes on host tensors.
+     */
+    default DeviceMemory memory() {
+        return null;
+    }
+
+    /**
+     * Waits until every operation queued so far has completed. A backend whose operations finish before they
+     * return (every CPU backend) returns at once; a GPU backend queues work, and timings need this.
+     */
+    default void synchronize() {
+    }
 
     /** Releases threads and device resources. */
     @Override

@@ -1,6 +1,8 @@
 package jtune.engine.backend;
 
 import jtune.engine.tensor.DType;
+import jtune.engine.tensor.QuantFormat;
+import jtune.engine.tensor.QuantizedMatrix;
 import jtune.engine.tensor.Shape;
 import jtune.engine.tensor.Tensor;
 
@@ -58,6 +60,67 @@ public final class Checks {
         }
     }
 
+    /** Fails unless w is given and open. */
+    public static void quantized(String op, QuantizedMatrix w) {
+        if (w == null) {
+            throw new IllegalArgumentException(op + ": the quantized matrix is null");
+        }
+        if (w.isClosed()) {
+            throw new IllegalStateException(op + ": " + w + " is used after close");
+        }
+    }
+
+    /**
+     * The checks of {@link Backend#quantMatmul} ({@code transposed}: in (N, cols), out (N, rows)) and of
+     * {@link Backend#quantMatmulInputGrad} (in (N, rows), out (N, cols)): f32, contiguous, rank 2, the same N, out
+     * not sharing storage with in. Returns N.
+     */
+    public static int quantProduct(String op, Tensor in, QuantizedMatrix w, Tensor out, boolean transposed) {
+        quantized(op, w);
+        f32(op, in);
+        f32(op, out);
+        long inCols = transposed ? w.cols() : w.rows(), outCols = transposed ? w.rows() : w.cols();
+        if (in.rank() != 2 || out.rank() != 2 || in.dim(1) != inCols || out.dim(1) != outCols
+                || in.dim(0) != out.dim(0)) {
+            String form = transposed ? "x · dequant(W)ᵀ" : "dy · dequant(W)";
+            throw new IllegalArgumentException(op + ": " + form + " does not fit: " + describe(in, out) + " with " + w
+                    + "; they must be (N, " + inCols + ") and (N, " + outCols + ")");
+        }
+        if (in.segment().equals(out.segment())) {
+            throw new IllegalArgumentException(op + ": " + describe(out) + " shares storage with " + describe(in)
+                    + "; the output must not alias the input");
+        }
+        return Math.toIntExact(in.dim(0));
+    }
+
+    /** The checks of {@link Backend#dequantize}: out f32, contiguous, (rows, cols). */
+    public static void dequantize(String op, QuantizedMatrix w, Tensor out) {
+        quantized(op, w);
+        f32(op, out);
+        shape(op, out, w.rows(), w.cols());
+    }
+
+    /**
+     * The checks of {@link Backend#quantScaleGrad}: an integer format, x (N, cols), dy (N, rows) and dScales
+     * (rows, groups), all f32 and contiguous. Returns N.
+     */
+    public static int quantScaleGrad(String op, Tensor x, Tensor dy, QuantizedMatrix w, Tensor dScales) {
+        quantized(op, w);
+        if (w.format().kind() != QuantFormat.Kind.INT) {
+            throw new IllegalArgumentException(op + ": " + w + " has no integer scales to differentiate; only integer"
+                    + " formats have them");
+        }
+        f32(op, x);
+        f32(op, dy);
+        f32(op, dScales);
+        if (x.rank() != 2 || dy.rank() != 2 || x.dim(1) != w.cols() || dy.dim(1) != w.rows() || x.dim(0) != dy.dim(0)) {
+            throw new IllegalArgumentException(op + ": " + describe(x, dy) + " do not fit " + w + "; they must be (N, "
+                    + w.cols() + ") and (N, " + w.rows() + ")");
+        }
+        shape(op, dScales, w.rows(), w.groups());
+        return Math.toIntExact(x.dim(0));
+    }
+
     public static String describe(Tensor... ts) {
         StringBuilder sb = new StringBuilder();
         for (Tensor t : ts) {
@@ -77,14 +140,23 @@ public final class Checks {
                        long strideA, long ldA, long strideB, long ldB, long strideC, long ldC) {
 
         public static Gemm of(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c) {
+            return of(a, transA, b, transB, c, DType.F32);
+        }
+
+        /**
+         * As {@link #of(Tensor, boolean, Tensor, boolean, Tensor)} with A and B of type {@code inputs}: f32, or bf16
+         * on a backend that multiplies bf16 (C stays f32).
+         */
+        public static Gemm of(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, DType inputs) {
             String op = "matmul";
             for (Tensor t : new Tensor[]{a, b, c}) {
                 if (t == null) {
                     throw new IllegalArgumentException(op + ": a required tensor is null");
                 }
                 t.segment();
-                if (t.dtype() != DType.F32) {
-                    throw new IllegalArgumentException(op + ": " + t + " must be f32, not " + t.dtype());
+                DType want = t == c ? DType.F32 : inputs;
+                if (t.dtype() != want) {
+                    throw new IllegalArgumentException(op + ": " + t + " must be " + want + ", not " + t.dtype());
                 }
                 if (t.rank() != 2 && t.rank() != 3) {
                     throw new IllegalArgumentException(op + ": " + t + " must have rank 2 or 3");

@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import jtune.engine.tensor.DType;
 import jtune.engine.tensor.Device;
+import jtune.engine.tensor.QuantizedMatrix;
 import jtune.engine.tensor.Tensor;
 
 /**
@@ -61,6 +62,84 @@ public final class ScalarBackend implements Backend {
                     double prior = beta == 0 ? 0 : (double) beta * sc.getAtIndex(F, ci);
                     sc.setAtIndex(F, ci, (float) (alpha * acc + prior));
                 }
+            }
+        }
+    }
+
+    /** Row i of dequant(W), as {@link QuantizedMatrix#weight} gives it. */
+    private static float[] dequantRow(QuantizedMatrix w, int i) {
+        float[] row = new float[w.cols()];
+        for (int j = 0; j < row.length; j++) {
+            row[j] = w.weight(i, j);
+        }
+        return row;
+    }
+
+    @Override
+    public void quantMatmul(Tensor x, QuantizedMatrix w, Tensor y, float alpha, float beta) {
+        int n = Checks.quantProduct("quantMatmul", x, w, y, true);
+        for (int i = 0; i < w.rows(); i++) {
+            float[] wi = dequantRow(w, i);
+            for (int t = 0; t < n; t++) {
+                double acc = 0;
+                for (int j = 0; j < wi.length; j++) {
+                    acc += (double) get(x, (long) t * wi.length + j) * wi[j];
+                }
+                long e = (long) t * w.rows() + i;
+                double prior = beta == 0 ? 0 : (double) beta * get(y, e);
+                set(y, e, (float) (alpha * acc + prior));
+            }
+        }
+    }
+
+    @Override
+    public void quantMatmulInputGrad(Tensor dy, QuantizedMatrix w, Tensor dx, float alpha, float beta) {
+        int n = Checks.quantProduct("quantMatmulInputGrad", dy, w, dx, false);
+        int cols = w.cols();
+        double[] acc = new double[n * cols];
+        for (int i = 0; i < w.rows(); i++) {
+            float[] wi = dequantRow(w, i);
+            for (int t = 0; t < n; t++) {
+                double d = get(dy, (long) t * w.rows() + i);
+                for (int j = 0; j < cols; j++) {
+                    acc[t * cols + j] += d * wi[j];
+                }
+            }
+        }
+        for (int e = 0; e < acc.length; e++) {
+            double prior = beta == 0 ? 0 : (double) beta * get(dx, e);
+            set(dx, e, (float) (alpha * acc[e] + prior));
+        }
+    }
+
+    @Override
+    public void dequantize(QuantizedMatrix w, Tensor out) {
+        Checks.dequantize("dequantize", w, out);
+        for (int i = 0; i < w.rows(); i++) {
+            for (int j = 0; j < w.cols(); j++) {
+                set(out, (long) i * w.cols() + j, w.weight(i, j));
+            }
+        }
+    }
+
+    @Override
+    public void quantScaleGrad(Tensor x, Tensor dy, QuantizedMatrix w, Tensor dScales) {
+        int n = Checks.quantScaleGrad("quantScaleGrad", x, dy, w, dScales);
+        int cols = w.cols(), width = w.groupWidth();
+        int[] q = new int[cols];
+        for (int i = 0; i < w.rows(); i++) {
+            w.getRow(i, q);
+            for (int k = 0; k < w.groups(); k++) {
+                double z = w.zero(i, k), acc = 0;
+                for (int t = 0; t < n; t++) {
+                    double partial = 0;
+                    for (int j = k * width; j < Math.min(cols, (k + 1) * width); j++) {
+                        partial += (q[j] - z) * get(x, (long) t * cols + j);
+                    }
+                    acc += get(dy, (long) t * w.rows() + i) * partial;
+                }
+                long e = (long) i * w.groups() + k;
+                set(dScales, e, (float) (get(dScales, e) + acc));
             }
         }
     }

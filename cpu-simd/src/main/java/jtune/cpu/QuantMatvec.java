@@ -1,0 +1,413 @@
+package jtune.cpu;
+
+import static jtune.cpu.Simd.F;
+import static jtune.cpu.Simd.I;
+import static jtune.cpu.Simd.L;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.function.IntConsumer;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+import jtune.engine.tensor.Nf4;
+import jtune.engine.tensor.Tensor;
+import jtune.engine.util.WorkerPool;
+
+/**
+ * The forward product with quantized weights for a few rows of x (decoding): {@code y = alpha · x · dequant(W)ᵀ +
+ * beta · y}, streaming the codes of W once.
+ *
+ * <p>Layout: an L-lane int vector of codes holds 32 / bits codes per lane (3 bits: one 24-bit run of 8 per lane,
+ * spread out by a byte shuffle); shifting and masking lane-wise yields L codes that lie 32 / bits elements apart, so
+ * x is permuted once per call to match ({@link #permute}). Codes are summed against x unscaled, scaled per group (a
+ * broadcast, or a lane shuffle of the group scales when a vector spans several groups), and the zero points enter
+ * through the group sums of x: {@code Σ s·(q − z)·x = Σ s·(Σ q·x) − Σ s·z·(Σ x)}. NF4 codes are looked up in the
+ * 16-entry code book with lane selects. The columns past the last whole vector go element by element.
+ *
+ * <p>Four rows of W go through the kernels side by side: one core reading one stream from memory reached about
+ * 6 GB/s here, four streams about twice that. Each task takes {@link #TASK_ROWS} rows and runs each group of four
+ * for every row of x while the four are in L1. Lane sums are taken in lane order, so results do not depend on the
+ * JIT's state nor on the number of threads.
+ */
+final class QuantMatvec {
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Bytes of the same shape as {@link Simd#F}: 4L lanes. */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(VectorWidth.BITS));
+    /** Rows of W side by side in the kernels. */
+    private static final int SIDE = 4;
+    /** Rows of W per task. */
+    private static final int TASK_ROWS = 16;
+    /** NF4 code book as int bits, padded to whole vectors. */
+    private static final int[] NF4_BITS = new int[Math.max(16, L)];
+
+    static {
+        for (int q = 0; q < 16; q++) {
+            NF4_BITS[q] = Float.floatToRawIntBits(Nf4.value(q));
+        }
+    }
+
+    /** A thread's task arrays: the scales and scaled zero points of a task's rows, lane and row scratch. */
+    private static final class Scratch {
+        float[] scales = new float[0], zeros = new float[0];
+        final float[] lanes = new float[L], out = new float[SIDE];
+        final int[] offsets = new int[SIDE];
+        final long[] at = new long[SIDE];
+
+        Scratch fit(int n) {
+            if (scales.length < n) {
+                scales = new float[n];
+                zeros = new float[n];
+            }
+            return this;
+        }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private QuantMatvec() {
+    }
+
+    /** Codes per int lane for b-bit codes: 32 / b, and 8 for 3 bits. */
+    private static int codesPerLane(int bits) {
+        return bits == 3 ? 8 : 32 / bits;
+    }
+
+    /** {@code y = alpha · x · dequant(W)ᵀ + beta · y} for the n rows of x. */
+    static void multiply(WorkerPool pool, QuantSource w, Tensor x, Tensor y, int n, float alpha, float beta) {
+        int cpl = codesPerLane(w.bits), chunk = cpl * L, groups = w.groups;
+        // 3-bit chunks load 4L bytes for 3L, L bytes early at the segment's end: a segment of less than 5L bytes
+        // goes element by element.
+        int chunks = w.bits == 3 && w.codes.byteSize() < 5L * L ? 0 : w.cols / chunk;
+        int vecCols = chunks * chunk;
+        MemorySegment sx = x.segment(), sy = y.segment();
+        long ox = x.offset(), oy = y.offset();
+        float[][] xp = new float[n][], xr = new float[n][], xsum = new float[n][];
+        for (int t = 0; t < n; t++) {
+            xr[t] = new float[w.cols];
+            MemorySegment.copy(sx, ValueLayout.JAVA_FLOAT, (ox + (long) t * w.cols) * Float.BYTES, xr[t], 0, w.cols);
+            xp[t] = permute(xr[t], vecCols, cpl);
+            xsum[t] = new float[groups + L];
+            for (int j = 0; j < vecCols; j++) {
+                xsum[t][j / w.width] += xr[t][j];
+            }
+        }
+        int[] expand = laneGroups(w.width, cpl, chunk);
+        VectorShuffle<Float> shuffle = expand == null ? null : VectorShuffle.fromArray(F, expand, 0);
+        VectorShuffle<Byte> spread = w.bits == 3 ? spread(0) : null, spreadBack = w.bits == 3 ? spread(L) : null;
+        IntConsumer task = tk -> {
+            int r0 = tk * TASK_ROWS, r1 = Math.min(w.rows, r0 + TASK_ROWS);
+            Scratch s = SCRATCH.get().fit(TASK_ROWS * groups + L);
+            float[] sc = s.scales, zs = s.zeros, lanes = s.lanes, out = s.out;
+            int[] so = s.offsets;
+            long[] at = s.at;
+            w.scales(r0, r1 - r0, sc);
+            if (!w.nf4) {
+                w.zeros(r0, r1 - r0, zs);
+                for (int e = 0; e < (r1 - r0) * groups; e++) {
+                    zs[e] *= sc[e];
+                }
+            }
+            for (int i0 = r0; i0 < r1; i0 += SIDE) {
+                // A group past the task's last row repeats that row: the same result, written twice.
+                for (int r = 0; r < SIDE; r++) {
+                    int i = Math.min(i0 + r, r1 - 1);
+                    at[r] = w.runAt(i, 0);
+                    so[r] = (i - r0) * groups;
+                }
+                for (int t = 0; t < n; t++) {
+                    if (w.nf4) {
+                        nf4(w.codes, at, chunks, xp[t], sc, so, w.width, shuffle, lanes, out);
+                    } else if (w.bits == 3) {
+                        int3(w.codes, at, chunks, xp[t], sc, so, w.width, shuffle, spread, spreadBack, lanes, out);
+                    } else {
+                        integer(w.codes, at, w.bits, chunks, xp[t], sc, so, w.width, shuffle, lanes, out);
+                    }
+                    for (int r = 0; r < SIDE && i0 + r < r1; r++) {
+                        float dot = out[r] + tail(w, i0 + r, vecCols, xr[t]);
+                        if (!w.nf4) {
+                            dot -= dot(zs, so[r], xsum[t], groups, lanes);
+                        }
+                        long e = oy + (long) t * w.rows + i0 + r;
+                        float v = alpha * dot;
+                        sy.setAtIndex(ValueLayout.JAVA_FLOAT, e,
+                                beta == 0 ? v : Math.fma(beta, sy.getAtIndex(ValueLayout.JAVA_FLOAT, e), v));
+                    }
+                }
+            }
+        };
+        int tasks = Gemm.ceilDiv(w.rows, TASK_ROWS);
+        if (tasks == 1) {
+            task.accept(0);
+        } else {
+            pool.parallelFor(tasks, task);
+        }
+    }
+
+    /**
+     * x reordered for the int-lane layout of codes: in each chunk of cpl · L elements, {@code xp[s · L + m] =
+     * x[m · cpl + s]}, the element that code s of lane m multiplies.
+     */
+    private static float[] permute(float[] x, int vecCols, int cpl) {
+        float[] xp = new float[vecCols];
+        int chunk = cpl * L;
+        for (int c0 = 0; c0 < vecCols; c0 += chunk) {
+            for (int m = 0; m < L; m++) {
+                for (int s = 0; s < cpl; s++) {
+                    xp[c0 + s * L + m] = x[c0 + m * cpl + s];
+                }
+            }
+        }
+        return xp;
+    }
+
+    /**
+     * For a group narrower than a chunk (both powers of two, so chunks start on group boundaries), the lane shuffle
+     * that spreads the chunk's consecutive group scales over its lanes (lane m belongs to group m · cpl / width);
+     * null when a chunk lies within one group.
+     */
+    private static int[] laneGroups(int width, int cpl, int chunk) {
+        if (width >= chunk) {
+            return null;
+        }
+        int[] idx = new int[L];
+        for (int m = 0; m < L; m++) {
+            idx[m] = m * cpl / width;
+        }
+        return idx;
+    }
+
+    /**
+     * The byte shuffle that spreads L 3-byte runs over L 4-byte lanes (byte i of lane m takes byte min(i, 2) of run
+     * m), from a vector loaded {@code back} bytes before the runs.
+     */
+    private static VectorShuffle<Byte> spread(int back) {
+        int[] idx = new int[B.length()];
+        for (int m = 0; m < L; m++) {
+            for (int i = 0; i < 4; i++) {
+                idx[4 * m + i] = back + 3 * m + Math.min(i, 2);
+            }
+        }
+        return VectorShuffle.fromArray(B, idx, 0);
+    }
+
+    /**
+     * {@code out[r] = Σ_j s_group(j) · q_j · x_j} over the first chunks · cpl · L codes of the four rows at byte
+     * offsets at[r], for 2-, 4- and 8-bit codes (zero points apart).
+     */
+    private static void integer(MemorySegment codes, long[] at, int bits, int chunks, float[] xp, float[] sc,
+                                int[] so, int width, VectorShuffle<Float> shuffle, float[] lanes, float[] out) {
+        int cpl = 32 / bits, chunk = cpl * L, mask = (1 << bits) - 1;
+        long at0 = at[0], at1 = at[1], at2 = at[2], at3 = at[3];
+        int s0 = so[0], s1 = so[1], s2 = so[2], s3 = so[3];
+        FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F), t2 = FloatVector.zero(F), t3 = FloatVector.zero(F);
+        for (int c = 0; c < chunks; c++) {
+            long o = 4L * L * c;
+            IntVector v0 = IntVector.fromMemorySegment(I, codes, at0 + o, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, codes, at1 + o, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, codes, at2 + o, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, codes, at3 + o, LE);
+            FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+            int xo = c * chunk;
+            for (int s = 0; s < cpl; s++) {
+                FloatVector xv = FloatVector.fromArray(F, xp, xo + s * L);
+                int sh = s * bits;
+                a0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, sh).and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                a1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, sh).and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a1);
+                a2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, sh).and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a2);
+                a3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, sh).and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a3);
+            }
+            int k = c * chunk / width;
+            if (shuffle == null) {
+                t0 = a0.fma(FloatVector.broadcast(F, sc[s0 + k]), t0);
+                t1 = a1.fma(FloatVector.broadcast(F, sc[s1 + k]), t1);
+                t2 = a2.fma(FloatVector.broadcast(F, sc[s2 + k]), t2);
+                t3 = a3.fma(FloatVector.broadcast(F, sc[s3 + k]), t3);
+            } else {
+                t0 = a0.fma(FloatVector.fromArray(F, sc, s0 + k).rearrange(shuffle), t0);
+                t1 = a1.fma(FloatVector.fromArray(F, sc, s1 + k).rearrange(shuffle), t1);
+                t2 = a2.fma(FloatVector.fromArray(F, sc, s2 + k).rearrange(shuffle), t2);
+                t3 = a3.fma(FloatVector.fromArray(F, sc, s3 + k).rearrange(shuffle), t3);
+            }
+        }
+        t0.intoArray(lanes, 0);
+        out[0] = laneSum(lanes);
+        t1.intoArray(lanes, 0);
+        out[1] = laneSum(lanes);
+        t2.intoArray(lanes, 0);
+        out[2] = laneSum(lanes);
+        t3.intoArray(lanes, 0);
+        out[3] = laneSum(lanes);
+    }
+
+    /**
+     * As {@link #integer}, for 3-bit codes: chunks of 8 · L codes in 3 · L bytes, loaded as 4 · L bytes and spread;
+     * a load that would run past the segment's end is taken L bytes earlier and spread from there.
+     */
+    private static void int3(MemorySegment codes, long[] at, int chunks, float[] xp, float[] sc, int[] so, int width,
+                             VectorShuffle<Float> shuffle, VectorShuffle<Byte> spread, VectorShuffle<Byte> spreadBack,
+                             float[] lanes, float[] out) {
+        int chunk = 8 * L;
+        long at0 = at[0], at1 = at[1], at2 = at[2], at3 = at[3], last = codes.byteSize() - 4L * L;
+        int s0 = so[0], s1 = so[1], s2 = so[2], s3 = so[3];
+        FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F), t2 = FloatVector.zero(F), t3 = FloatVector.zero(F);
+        for (int c = 0; c < chunks; c++) {
+            long o = 3L * L * c;
+            IntVector v0 = (at0 + o <= last ? ByteVector.fromMemorySegment(B, codes, at0 + o, LE).rearrange(spread)
+                    : ByteVector.fromMemorySegment(B, codes, at0 + o - L, LE).rearrange(spreadBack)).reinterpretAsInts();
+            IntVector v1 = (at1 + o <= last ? ByteVector.fromMemorySegment(B, codes, at1 + o, LE).rearrange(spread)
+                    : ByteVector.fromMemorySegment(B, codes, at1 + o - L, LE).rearrange(spreadBack)).reinterpretAsInts();
+            IntVector v2 = (at2 + o <= last ? ByteVector.fromMemorySegment(B, codes, at2 + o, LE).rearrange(spread)
+                    : ByteVector.fromMemorySegment(B, codes, at2 + o - L, LE).rearrange(spreadBack)).reinterpretAsInts();
+            IntVector v3 = (at3 + o <= last ? ByteVector.fromMemorySegment(B, codes, at3 + o, LE).rearrange(spread)
+                    : ByteVector.fromMemorySegment(B, codes, at3 + o - L, LE).rearrange(spreadBack)).reinterpretAsInts();
+            FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+            int xo = c * chunk;
+            for (int s = 0; s < 8; s++) {
+                FloatVector xv = FloatVector.fromArray(F, xp, xo + s * L);
+                int sh = 3 * s;
+                a0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, sh).and(7).convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                a1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, sh).and(7).convert(VectorOperators.I2F, 0)).fma(xv, a1);
+                a2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, sh).and(7).convert(VectorOperators.I2F, 0)).fma(xv, a2);
+                a3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, sh).and(7).convert(VectorOperators.I2F, 0)).fma(xv, a3);
+            }
+            int k = c * chunk / width;
+            if (shuffle == null) {
+                t0 = a0.fma(FloatVector.broadcast(F, sc[s0 + k]), t0);
+                t1 = a1.fma(FloatVector.broadcast(F, sc[s1 + k]), t1);
+                t2 = a2.fma(FloatVector.broadcast(F, sc[s2 + k]), t2);
+                t3 = a3.fma(FloatVector.broadcast(F, sc[s3 + k]), t3);
+            } else {
+                t0 = a0.fma(FloatVector.fromArray(F, sc, s0 + k).rearrange(shuffle), t0);
+                t1 = a1.fma(FloatVector.fromArray(F, sc, s1 + k).rearrange(shuffle), t1);
+                t2 = a2.fma(FloatVector.fromArray(F, sc, s2 + k).rearrange(shuffle), t2);
+                t3 = a3.fma(FloatVector.fromArray(F, sc, s3 + k).rearrange(shuffle), t3);
+            }
+        }
+        t0.intoArray(lanes, 0);
+        out[0] = laneSum(lanes);
+        t1.intoArray(lanes, 0);
+        out[1] = laneSum(lanes);
+        t2.intoArray(lanes, 0);
+        out[2] = laneSum(lanes);
+        t3.intoArray(lanes, 0);
+        out[3] = laneSum(lanes);
+    }
+
+    /**
+     * {@code out[r] = Σ_j absmax_group(j) · NF4[q_j] · x_j} over the first chunks · 8 · L codes of the four rows. The
+     * code book is one vector of 16 lanes, or 2 or 4 pieces below 512 bits: a code selects from a pair of pieces
+     * (indexes wrap within the pair) and, with 4 pieces, a blend on code &gt; 7 picks the pair.
+     */
+    private static void nf4(MemorySegment codes, long[] at, int chunks, float[] xp, float[] sc, int[] so, int width,
+                            VectorShuffle<Float> shuffle, float[] lanes, float[] out) {
+        int chunk = 8 * L;
+        long at0 = at[0], at1 = at[1], at2 = at[2], at3 = at[3];
+        int s0 = so[0], s1 = so[1], s2 = so[2], s3 = so[3];
+        IntVector b0 = IntVector.fromArray(I, NF4_BITS, 0);
+        IntVector b1 = L < 16 ? IntVector.fromArray(I, NF4_BITS, L % 16) : b0;
+        IntVector b2 = L < 8 ? IntVector.fromArray(I, NF4_BITS, 2 * L % 16) : b0;
+        IntVector b3 = L < 8 ? IntVector.fromArray(I, NF4_BITS, 3 * L % 16) : b0;
+        FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F), t2 = FloatVector.zero(F), t3 = FloatVector.zero(F);
+        for (int c = 0; c < chunks; c++) {
+            long o = 4L * L * c;
+            IntVector v0 = IntVector.fromMemorySegment(I, codes, at0 + o, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, codes, at1 + o, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, codes, at2 + o, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, codes, at3 + o, LE);
+            FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+            int xo = c * chunk;
+            for (int s = 0; s < 8; s++) {
+                FloatVector xv = FloatVector.fromArray(F, xp, xo + s * L);
+                int sh = 4 * s;
+                IntVector q0 = v0.lanewise(VectorOperators.LSHR, sh).and(15);
+                IntVector q1 = v1.lanewise(VectorOperators.LSHR, sh).and(15);
+                IntVector q2 = v2.lanewise(VectorOperators.LSHR, sh).and(15);
+                IntVector q3 = v3.lanewise(VectorOperators.LSHR, sh).and(15);
+                if (L >= 16) {
+                    q0 = q0.selectFrom(b0);
+                    q1 = q1.selectFrom(b0);
+                    q2 = q2.selectFrom(b0);
+                    q3 = q3.selectFrom(b0);
+                } else if (L == 8) {
+                    q0 = q0.selectFrom(b0, b1);
+                    q1 = q1.selectFrom(b0, b1);
+                    q2 = q2.selectFrom(b0, b1);
+                    q3 = q3.selectFrom(b0, b1);
+                } else {
+                    q0 = q0.selectFrom(b0, b1).blend(q0.selectFrom(b2, b3), q0.compare(VectorOperators.GT, 7));
+                    q1 = q1.selectFrom(b0, b1).blend(q1.selectFrom(b2, b3), q1.compare(VectorOperators.GT, 7));
+                    q2 = q2.selectFrom(b0, b1).blend(q2.selectFrom(b2, b3), q2.compare(VectorOperators.GT, 7));
+                    q3 = q3.selectFrom(b0, b1).blend(q3.selectFrom(b2, b3), q3.compare(VectorOperators.GT, 7));
+                }
+                a0 = q0.reinterpretAsFloats().fma(xv, a0);
+                a1 = q1.reinterpretAsFloats().fma(xv, a1);
+                a2 = q2.reinterpretAsFloats().fma(xv, a2);
+                a3 = q3.reinterpretAsFloats().fma(xv, a3);
+            }
+            int k = c * chunk / width;
+            if (shuffle == null) {
+                t0 = a0.fma(FloatVector.broadcast(F, sc[s0 + k]), t0);
+                t1 = a1.fma(FloatVector.broadcast(F, sc[s1 + k]), t1);
+                t2 = a2.fma(FloatVector.broadcast(F, sc[s2 + k]), t2);
+                t3 = a3.fma(FloatVector.broadcast(F, sc[s3 + k]), t3);
+            } else {
+                t0 = a0.fma(FloatVector.fromArray(F, sc, s0 + k).rearrange(shuffle), t0);
+                t1 = a1.fma(FloatVector.fromArray(F, sc, s1 + k).rearrange(shuffle), t1);
+                t2 = a2.fma(FloatVector.fromArray(F, sc, s2 + k).rearrange(shuffle), t2);
+                t3 = a3.fma(FloatVector.fromArray(F, sc, s3 + k).rearrange(shuffle), t3);
+            }
+        }
+        t0.intoArray(lanes, 0);
+        out[0] = laneSum(lanes);
+        t1.intoArray(lanes, 0);
+        out[1] = laneSum(lanes);
+        t2.intoArray(lanes, 0);
+        out[2] = laneSum(lanes);
+        t3.intoArray(lanes, 0);
+        out[3] = laneSum(lanes);
+    }
+
+    /** Σ a[ao + k] · b[k] for k &lt; n, in f32 lanes summed in lane order, then the tail. */
+    private static float dot(float[] a, int ao, float[] b, int n, float[] lanes) {
+        FloatVector acc = FloatVector.zero(F);
+        int k = 0;
+        for (; k <= n - L; k += L) {
+            acc = FloatVector.fromArray(F, a, ao + k).fma(FloatVector.fromArray(F, b, k), acc);
+        }
+        acc.intoArray(lanes, 0);
+        float sum = laneSum(lanes);
+        for (; k < n; k++) {
+            sum = Math.fma(a[ao + k], b[k], sum);
+        }
+        return sum;
+    }
+
+    /**
+     * The lanes of a vector stored in {@code lanes}, added in lane order: reduceLanes(ADD) adds in a tree once C2 has
+     * compiled it and in lane order before, so its result would depend on the JIT's state.
+     */
+    private static float laneSum(float[] lanes) {
+        float s = 0f;
+        for (float v : lanes) {
+            s += v;
+        }
+        return s;
+    }
+
+    /** Σ_{j ≥ from} dequant(W)[row, j] · x[j], element by element, for the columns past the whole chunks. */
+    private static float tail(QuantSource w, int row, int from, float[] x) {
+        float sum = 0f;
+        for (int j = from; j < w.cols; j++) {
+            int q = w.code(row, j), k = j / w.width;
+            float v = w.nf4 ? Nf4.value(q) * w.scale(row, k) : w.scale(row, k) * (q - w.zero(row, k));
+            sum = Math.fma(v, x[j], sum);
+        }
+        return sum;
+    }
+}
