@@ -10,9 +10,15 @@ import jtune.engine.backend.BackendOptions;
 import jtune.engine.backend.BackendProvider;
 import jtune.engine.backend.Backends;
 import jtune.engine.backend.ScalarBackend;
+import jtune.gpu.GpuBackend;
+import jtune.gpu.GpuBackendProvider;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-/** With the engine and cpu-simd on the class path: "auto" takes the best usable provider and says why. */
+/**
+ * With the engine, cpu-simd and the GPU backend on the class path: "auto" takes the best usable provider and says
+ * why the better ones were passed over; {@code --device} narrows the choice to one kind of device.
+ */
 class BackendSelectionTest {
     @Test
     void bothProvidersAreFoundBestFirst() {
@@ -21,7 +27,7 @@ class BackendSelectionTest {
 
     @Test
     void autoPicksTheSimdBackend() {
-        Backends.Selection s = Backends.select(new BackendOptions("auto", 2));
+        Backends.Selection s = Backends.select(new BackendOptions("auto", 2, "cpu"));
         try (Backend b = s.backend()) {
             assertThat(b).isInstanceOf(SimdBackend.class);
             assertThat(b.threads()).isEqualTo(2);
@@ -43,7 +49,7 @@ class BackendSelectionTest {
         String before = System.getProperty(VectorWidth.PROPERTY);
         try {
             System.setProperty(VectorWidth.PROPERTY, "1024");
-            Backends.Selection s = Backends.select(BackendOptions.DEFAULT);
+            Backends.Selection s = Backends.select(new BackendOptions("auto", 0, "cpu"));
             try (Backend b = s.backend()) {
                 assertThat(b).isInstanceOf(ScalarBackend.class);
                 assertThat(s.logLine()).startsWith("cpu-simd: ").contains("1024").endsWith("; using scalar, 32-bit vectors, 1 thread");
@@ -63,6 +69,46 @@ class BackendSelectionTest {
     void unknownNamesAreListed() {
         assertThatThrownBy(() -> Backends.select(new BackendOptions("tpu", 0)))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("--backend tpu is not one of auto, cpu-simd, scalar");
+                .hasMessage("--backend tpu is not one of auto, cuda, cpu-simd, scalar");
+    }
+
+    private static String gpuReason() {
+        return new GpuBackendProvider().unavailableReason();
+    }
+
+    @Test
+    void withoutAUsableGpuAutoPassesOverCudaWithTheReason() {
+        String why = gpuReason();
+        Assumptions.assumeTrue(why != null, "a GPU is usable here");
+        Backends.Selection s = Backends.select(new BackendOptions("auto", 2));
+        try (Backend b = s.backend()) {
+            assertThat(b).isInstanceOf(SimdBackend.class);
+            assertThat(s.logLine()).isEqualTo("cuda: " + why + "; using " + b.describe());
+        }
+        assertThatThrownBy(() -> Backends.select(new BackendOptions("auto", 0, "cuda")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessage("--device cuda cannot run here: " + why);
+        assertThatThrownBy(() -> Backends.select(new BackendOptions("cuda", 0)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessage("--backend cuda cannot run here: " + why);
+    }
+
+    @Test
+    void withAUsableGpuAutoAndDeviceCudaPickIt() {
+        Assumptions.assumeTrue(gpuReason() == null, "no usable GPU here: " + gpuReason());
+        for (BackendOptions o : new BackendOptions[]{BackendOptions.DEFAULT, new BackendOptions("auto", 0, "cuda")}) {
+            Backends.Selection s = Backends.select(o);
+            try (Backend b = s.backend()) {
+                assertThat(b).isInstanceOf(GpuBackend.class);
+                assertThat(s.logLine()).startsWith("backend cuda, ");
+            }
+        }
+    }
+
+    @Test
+    void aBackendOfAnotherDeviceThanTheOneAskedForIsRefused() {
+        assertThatThrownBy(() -> Backends.select(new BackendOptions("cpu-simd", 0, "cuda")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("--backend cpu-simd runs on the cpu, not on the device --device cuda asks for");
+        assertThatThrownBy(() -> new BackendOptions("auto", 0, "tpu")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("--device must be auto, cpu or cuda, got 'tpu'");
     }
 }

@@ -1,5 +1,7 @@
 package jtune.engine.backend;
 
+import jtune.engine.tensor.Device;
+
 /**
  * A backend as {@link java.util.ServiceLoader} finds it. {@link Backends} asks every provider whether it can
  * run here and takes the usable one of highest priority.
@@ -16,4 +18,9 @@ public interface BackendProvider {
 
     /** A new backend; only called when {@link #unavailableReason()} is null. */
     Backend create(BackendOptions options);
+
+    /** Where the backend's tensors live: the host for a CPU backend, a GPU for a CUDA one. */
+    default Device.Kind device() {
+        return Device.Kind.CPU;
+    }
 }

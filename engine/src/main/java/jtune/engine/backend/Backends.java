@@ -23,23 +23,34 @@ public final class Backends {
     }
 
     /**
-     * The backend {@code options} ask for: by name, or with "auto" the usable one of highest priority. A named
-     * backend that cannot run here, or an unknown name, fails with the reason and the valid names.
+     * The backend {@code options} ask for: by name, or with "auto" the usable one of highest priority, among the
+     * backends of the device asked for. A named backend or a named device that cannot run here, or an unknown
+     * name, fails with the reason and the valid names.
      */
     public static Selection select(BackendOptions options) {
         List<BackendProvider> all = providers();
-        List<String> passedOver = new ArrayList<>();
+        List<String> passedOver = new ArrayList<>(), reasons = new ArrayList<>();
+        boolean named = !options.backend().equals("auto");
         for (BackendProvider p : all) {
-            boolean wanted = options.backend().equals("auto") || options.backend().equals(p.name());
+            boolean wanted = !named || options.backend().equals(p.name());
             if (!wanted) {
+                continue;
+            }
+            if (!options.allows(p.device())) {
+                if (named) {
+                    throw new IllegalArgumentException("--backend " + p.name() + " runs on the "
+                            + p.device().name().toLowerCase(java.util.Locale.ROOT) + ", not on the device --device "
+                            + options.device() + " asks for");
+                }
                 continue;
             }
             String why = p.unavailableReason();
             if (why != null) {
-                if (!options.backend().equals("auto")) {
+                if (named) {
                     throw new IllegalArgumentException("--backend " + p.name() + " cannot run here: " + why);
                 }
                 passedOver.add(p.name() + ": " + why);
+                reasons.add(why);
                 continue;
             }
             Backend b = p.create(options);
@@ -49,6 +60,14 @@ public final class Backends {
             }
             line.append(passedOver.isEmpty() ? "backend " : "using ").append(b.describe());
             return new Selection(b, line.toString());
+        }
+        if (!named && !reasons.isEmpty()) {
+            throw new IllegalArgumentException("--device " + options.device() + " cannot run here: "
+                    + String.join("; ", reasons));
+        }
+        if (!named) {
+            throw new IllegalArgumentException("--device " + options.device() + ": this build has no backend for it"
+                    + (options.device().equals("cuda") ? " (the jtune.gpu module is not on the module path)" : ""));
         }
         List<String> names = all.stream().map(BackendProvider::name).toList();
         throw new IllegalArgumentException("--backend " + options.backend() + " is not one of auto, "

@@ -10,7 +10,10 @@ import jtune.engine.tensor.MemoryLedger;
 import jtune.engine.tensor.MemoryPool;
 import jtune.engine.tensor.Tensor;
 
-/** {@code jtune bench gemm}: times {@link Backend#matmul} on random f32 matrices and reports the median. */
+/**
+ * {@code jtune bench gemm}: times {@link Backend#matmul} on random matrices (f32, or bf16 A and B on a backend that
+ * takes them) in the backend's memory and reports the median, waiting for the backend after each product.
+ */
 final class GemmBench {
     private GemmBench() {
     }
@@ -37,28 +40,31 @@ final class GemmBench {
         }
     }
 
-    record Result(String backend, int threads, int m, int n, int k, Layout layout, double medianMs, double bestMs) {
+    record Result(String backend, int threads, DType dtype, int m, int n, int k, Layout layout, double medianMs,
+                  double bestMs) {
         double gflops(double ms) {
             return 2.0 * m * n * k / (ms * 1e6);
         }
 
         String text() {
-            return String.format(Locale.ROOT, "%s (%d threads) %s m=%d n=%d k=%d: %.1f GFLOP/s median (%.2f ms), %.1f best",
-                    backend, threads, layout.name().toLowerCase(Locale.ROOT), m, n, k, gflops(medianMs), medianMs, gflops(bestMs));
+            return String.format(Locale.ROOT, "%s (%d threads) %s %s m=%d n=%d k=%d: %.1f GFLOP/s median (%.2f ms), %.1f best",
+                    backend, threads, dtype, layout.name().toLowerCase(Locale.ROOT), m, n, k, gflops(medianMs), medianMs,
+                    gflops(bestMs));
         }
 
         String json() {
-            return String.format(Locale.ROOT, "{\"backend\":\"%s\",\"threads\":%d,\"layout\":\"%s\",\"m\":%d,\"n\":%d,\"k\":%d,"
-                            + "\"median_ms\":%.4f,\"best_ms\":%.4f,\"gflops_median\":%.2f,\"gflops_best\":%.2f}",
-                    backend, threads, layout.name().toLowerCase(Locale.ROOT), m, n, k, medianMs, bestMs,
+            return String.format(Locale.ROOT, "{\"backend\":\"%s\",\"threads\":%d,\"dtype\":\"%s\",\"layout\":\"%s\",\"m\":%d,"
+                            + "\"n\":%d,\"k\":%d,\"median_ms\":%.4f,\"best_ms\":%.4f,\"gflops_median\":%.2f,\"gflops_best\":%.2f}",
+                    backend, threads, dtype, layout.name().toLowerCase(Locale.ROOT), m, n, k, medianMs, bestMs,
                     gflops(medianMs), gflops(bestMs));
         }
     }
 
-    static Result run(Backend backend, MemoryLedger ledger, int m, int n, int k, Layout layout, int repeat) {
-        try (MemoryPool pool = new MemoryPool(ledger);
-             Tensor a = random(pool, "A", layout.transA ? new long[]{k, m} : new long[]{m, k}, 1);
-             Tensor b = random(pool, "B", layout.transB ? new long[]{n, k} : new long[]{k, n}, 2);
+    static Result run(Backend backend, MemoryLedger ledger, DType dtype, int m, int n, int k, Layout layout,
+                      int repeat) {
+        try (MemoryPool pool = new MemoryPool(ledger, backend.memory());
+             Tensor a = random(pool, "A", dtype, layout.transA ? new long[]{k, m} : new long[]{m, k}, 1);
+             Tensor b = random(pool, "B", dtype, layout.transB ? new long[]{n, k} : new long[]{k, n}, 2);
              Tensor c = pool.allocate("C", DType.F32, Category.WORKSPACE, m, n)) {
             double flops = 2.0 * m * n * k;
             // Warm up for at least three runs and about three seconds, so that the JIT has compiled the kernel and the
@@ -68,20 +74,22 @@ final class GemmBench {
             for (int i = 0; i < 3 || (System.nanoTime() < warmUntil && flops * i < 1e13); i++) {
                 backend.matmul(a, layout.transA, b, layout.transB, c, 1f, 0f);
             }
+            backend.synchronize();
             double[] ms = new double[repeat];
             for (int i = 0; i < repeat; i++) {
                 long t0 = System.nanoTime();
                 backend.matmul(a, layout.transA, b, layout.transB, c, 1f, 0f);
+                backend.synchronize();
                 ms[i] = (System.nanoTime() - t0) / 1e6;
             }
             Arrays.sort(ms);
             double median = repeat % 2 == 1 ? ms[repeat / 2] : (ms[repeat / 2 - 1] + ms[repeat / 2]) / 2;
-            return new Result(backend.name(), backend.threads(), m, n, k, layout, median, ms[0]);
+            return new Result(backend.name(), backend.threads(), dtype, m, n, k, layout, median, ms[0]);
         }
     }
 
-    private static Tensor random(MemoryPool pool, String name, long[] dims, long seed) {
-        Tensor t = pool.allocate(name, DType.F32, Category.WORKSPACE, dims);
+    private static Tensor random(MemoryPool pool, String name, DType dtype, long[] dims, long seed) {
+        Tensor t = pool.allocate(name, dtype, Category.WORKSPACE, dims);
         SplittableRandom r = new SplittableRandom(seed);
         float[] v = new float[Math.toIntExact(t.size())];
         for (int i = 0; i < v.length; i++) {

@@ -82,7 +82,7 @@ final class TrainBench {
             throw new Args.UsageException("--seq " + seq + " exceeds the preset's maximum of " + c.maxSeq());
         }
         MemoryLedger ledger = new MemoryLedger();
-        try (MemoryPool pool = new MemoryPool(ledger)) {
+        try (MemoryPool pool = new MemoryPool(ledger, backend.memory())) {
             Session s = new Session(backend, pool);
             try (LlamaModel model = LlamaModel.create(s, c, seed, WeightTransform.IDENTITY, checkpointing);
                  AdamW adamw = new AdamW(s, model.parameters(), 0.9f, 0.95f, 1e-8f, 0.1f);
@@ -96,6 +96,7 @@ final class TrainBench {
                     adamw.zeroGrad();
                     losses[step] = model.forwardBackward(tokens, targets, 1f);
                     adamw.step(1e-3f);
+                    backend.synchronize();
                     double rate = (double) batch * seq / ((System.nanoTime() - t0) / 1e9);
                     if (step >= warmup) {
                         rates[step - warmup] = rate;

@@ -1,5 +1,6 @@
 package jtune.engine.tensor;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -9,7 +10,9 @@ import java.util.Arrays;
  * {@link #close()}; views ({@link #slice}, {@link #reshape}, {@link #transpose}) share it and fail with a
  * clear message once the owner is closed. Strides and offset are in elements. Host access through
  * {@link #get}/{@link #set} converts to and from f32 and is meant for tests and set-up, not hot loops:
- * kernels read {@link #segment()} at {@link #byteOffset()}.
+ * kernels read {@link #segment()} at {@link #byteOffset()}. A tensor from a pool over a {@link DeviceMemory} lives
+ * on that device: its elements are reached by device kernels, or copied whole with {@link #toFloatArray} and
+ * {@link #copyFrom(float[])}.
  */
 public final class Tensor implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT;
@@ -19,12 +22,14 @@ public final class Tensor implements AutoCloseable {
     /** The storage a family of views shares; closed once, by its owner. */
     private static final class Storage {
         final MemoryPool pool;
+        final MemoryLedger ledger;
         final MemorySegment block;
         final Category category;
         volatile boolean closed;
 
-        Storage(MemoryPool pool, MemorySegment block, Category category) {
+        Storage(MemoryPool pool, MemoryLedger ledger, MemorySegment block, Category category) {
             this.pool = pool;
+            this.ledger = ledger;
             this.block = block;
             this.category = category;
         }
@@ -52,8 +57,8 @@ public final class Tensor implements AutoCloseable {
     }
 
     static Tensor owning(MemoryPool pool, MemorySegment block, String name, DType dtype, Shape shape, Category category) {
-        return new Tensor(new Storage(pool, block, category), true, name, dtype, shape, shape.contiguousStrides(), 0,
-                Device.CPU);
+        return new Tensor(new Storage(pool, null, block, category), true, name, dtype, shape, shape.contiguousStrides(), 0,
+                pool.device());
     }
 
     /**
@@ -66,7 +71,24 @@ public final class Tensor implements AutoCloseable {
             throw new IllegalArgumentException("tensor '" + name + "' " + shape + " " + dtype + " needs " + need
                     + " bytes but the segment holds " + segment.byteSize());
         }
-        return new Tensor(new Storage(null, segment, Category.FROZEN_WEIGHTS), false, name, dtype, shape,
+        return new Tensor(new Storage(null, null, segment, Category.FROZEN_WEIGHTS), false, name, dtype, shape,
+                shape.contiguousStrides(), 0, Device.CPU);
+    }
+
+    /**
+     * A tensor over the first bytes of memory that jtune does not free (a mapped file), counted in
+     * {@code ledger} under {@code category} while it is open. {@link #close()} releases the count and makes
+     * the tensor and its views unusable; it frees nothing, the memory's owner does (the mapping's arena).
+     */
+    public static Tensor wrap(MemorySegment segment, String name, DType dtype, Shape shape, MemoryLedger ledger,
+                              Category category) {
+        long need = dtype.bytesFor(shape.size());
+        if (segment.byteSize() < need) {
+            throw new IllegalArgumentException("tensor '" + name + "' " + shape + " " + dtype + " needs " + need
+                    + " bytes but the segment holds " + segment.byteSize());
+        }
+        ledger.allocated(category, need);
+        return new Tensor(new Storage(null, ledger, segment.asSlice(0, need), category), true, name, dtype, shape,
                 shape.contiguousStrides(), 0, Device.CPU);
     }
 
@@ -122,9 +144,12 @@ public final class Tensor implements AutoCloseable {
         return offset * dtype.byteSize();
     }
 
-    /** The whole storage block; fails if the owner has been closed. */
+    /**
+     * The whole storage block; fails if the owner has been closed. For a tensor on a device this is a zero-length
+     * segment at the block's device address: device kernels take the address, host access fails.
+     */
     public MemorySegment segment() {
-        if (storage.closed) {
+        if (storage.closed || device.kind() != Device.Kind.CPU && storage.pool.isClosed()) {
             throw new IllegalStateException("tensor '" + name + "' " + shape + " " + dtype + " is used after close");
         }
         return storage.block;
@@ -189,6 +214,38 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(storage, false, name, dtype, Shape.of(d), s, offset, device);
     }
 
+    /**
+     * A view of this contiguous tensor's elements with its own shape, strides and offset (in elements, the offset
+     * counted from this tensor's first element): the general form of {@link #slice}, {@link #transpose} and
+     * {@link #reshape}. Strides must not be negative and every element the view reaches must be one of this
+     * tensor's.
+     */
+    public Tensor view(long[] dims, long[] viewStrides, long viewOffset) {
+        Shape s = Shape.of(dims);
+        if (viewStrides.length != dims.length) {
+            throw new IllegalArgumentException("view of tensor '" + name + "': " + dims.length + " dimensions but "
+                    + viewStrides.length + " strides");
+        }
+        if (!isContiguous()) {
+            throw new IllegalArgumentException("view of tensor '" + name + "' " + shape
+                    + ": it is a strided view; views are taken of contiguous tensors");
+        }
+        long last = viewOffset;
+        for (int i = 0; i < dims.length; i++) {
+            if (viewStrides[i] < 0) {
+                throw new IllegalArgumentException("view of tensor '" + name + "': stride " + viewStrides[i]
+                        + " of dimension " + i + " is negative");
+            }
+            last += (dims[i] - 1) * viewStrides[i];
+        }
+        if (viewOffset < 0 || s.size() > 0 && last >= size()) {
+            throw new IndexOutOfBoundsException("view " + s + " strides " + Arrays.toString(viewStrides) + " at offset "
+                    + viewOffset + " reaches outside tensor '" + name + "' " + shape + " (" + size() + " elements)");
+        }
+        segment();
+        return new Tensor(storage, false, name, dtype, s, viewStrides.clone(), offset + viewOffset, device);
+    }
+
     /** A view with another name (for error messages and the ledger's listings). */
     public Tensor named(String newName) {
         return new Tensor(storage, false, newName, dtype, shape, strides, offset, device);
@@ -210,14 +267,22 @@ public final class Tensor implements AutoCloseable {
         return e;
     }
 
-    /** Element at {@code idx}, converted to f32. */
+    /** Element at {@code idx}, converted to f32; host tensors only. */
     public float get(long... idx) {
-        return load(segment(), dtype, elementIndex(idx));
+        return load(hostSegment("get"), dtype, elementIndex(idx));
     }
 
-    /** Stores {@code v} (rounded to the storage type) at {@code idx}. */
+    /** Stores {@code v} (rounded to the storage type) at {@code idx}; host tensors only. */
     public void set(float v, long... idx) {
-        store(segment(), dtype, elementIndex(idx), v);
+        store(hostSegment("set"), dtype, elementIndex(idx), v);
+    }
+
+    private MemorySegment hostSegment(String what) {
+        if (device.kind() != Device.Kind.CPU) {
+            throw new IllegalStateException(what + " of an element of " + this + ": element access is for host tensors; "
+                    + "use toFloatArray() or copyFrom(float[]), which copy the whole tensor");
+        }
+        return segment();
     }
 
     /**
@@ -234,9 +299,22 @@ public final class Tensor implements AutoCloseable {
         return e;
     }
 
-    /** All elements in row-major order, as f32. */
+    /**
+     * All elements in row-major order, as f32. A tensor on a device is copied to the host first (one counted
+     * transfer); it must be contiguous.
+     */
     public float[] toFloatArray() {
         float[] out = new float[Math.toIntExact(size())];
+        if (device.kind() != Device.Kind.CPU) {
+            try (Arena staging = Arena.ofConfined()) {
+                MemorySegment host = staging.allocate(Math.max(1, dtype.bytesFor(size())), 8);
+                storage.pool.deviceMemory().toHost(deviceAddress("read"), host.asSlice(0, dtype.bytesFor(size())));
+                for (int n = 0; n < out.length; n++) {
+                    out[n] = load(host, dtype, n);
+                }
+            }
+            return out;
+        }
         MemorySegment seg = segment();
         for (int n = 0; n < out.length; n++) {
             out[n] = load(seg, dtype, offsetOf(n));
@@ -244,17 +322,43 @@ public final class Tensor implements AutoCloseable {
         return out;
     }
 
-    /** Fills this tensor from {@code values}, row-major, rounding to the storage type. */
+    /**
+     * Fills this tensor from {@code values}, row-major, rounding to the storage type. A tensor on a device
+     * receives them in one counted transfer from the host; it must be contiguous.
+     */
     public Tensor copyFrom(float[] values) {
         if (values.length != size()) {
             throw new IllegalArgumentException("tensor '" + name + "' " + shape + " has " + size()
                     + " elements but " + values.length + " values were given");
         }
+        if (device.kind() != Device.Kind.CPU) {
+            try (Arena staging = Arena.ofConfined()) {
+                MemorySegment host = staging.allocate(Math.max(1, dtype.bytesFor(size())), 8);
+                for (int n = 0; n < values.length; n++) {
+                    store(host, dtype, n, values[n]);
+                }
+                storage.pool.deviceMemory().toDevice(host.asSlice(0, dtype.bytesFor(size())), deviceAddress("write"));
+            }
+            return this;
+        }
         MemorySegment seg = segment();
+        if (dtype == DType.F32 && isContiguous()) {
+            MemorySegment.copy(values, 0, seg, F32, byteOffset(), values.length);
+            return this;
+        }
         for (int n = 0; n < values.length; n++) {
             store(seg, dtype, offsetOf(n), values[n]);
         }
         return this;
+    }
+
+    /** Device address of the first element of a contiguous device tensor. */
+    private long deviceAddress(String what) {
+        if (!isContiguous()) {
+            throw new IllegalArgumentException("cannot " + what + " " + this + " from the host: it is a strided view; "
+                    + "copy it to a contiguous tensor first");
+        }
+        return segment().address() + byteOffset();
     }
 
     /** Reads element {@code e} of a segment of type {@code t} as f32. */
@@ -264,6 +368,7 @@ public final class Tensor implements AutoCloseable {
             case BF16 -> Float.intBitsToFloat((seg.getAtIndex(I16, e) & 0xffff) << 16);
             case F16 -> Float.float16ToFloat(seg.getAtIndex(I16, e));
             case I8 -> seg.get(ValueLayout.JAVA_BYTE, e);
+            case U8 -> seg.get(ValueLayout.JAVA_BYTE, e) & 0xff;
             case I32 -> seg.getAtIndex(I32, e);
         };
     }
@@ -275,6 +380,7 @@ public final class Tensor implements AutoCloseable {
             case BF16 -> seg.setAtIndex(I16, e, toBf16(v));
             case F16 -> seg.setAtIndex(I16, e, Float.floatToFloat16(v));
             case I8 -> seg.set(ValueLayout.JAVA_BYTE, e, (byte) Math.max(-128, Math.min(127, Math.round(v))));
+            case U8 -> seg.set(ValueLayout.JAVA_BYTE, e, (byte) Math.max(0, Math.min(255, Math.round(v))));
             case I32 -> seg.setAtIndex(I32, e, Math.round(v));
         }
     }
@@ -295,7 +401,9 @@ public final class Tensor implements AutoCloseable {
         if (owner && !storage.closed) {
             storage.closed = true;
             if (storage.pool != null) {
-                storage.pool.release(storage.block, storage.category);
+                storage.pool.release(storage.block, dtype.bytesFor(shape.size()), storage.category);
+            } else if (storage.ledger != null) {
+                storage.ledger.released(storage.category, storage.block.byteSize());
             }
         }
     }
