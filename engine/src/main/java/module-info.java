@@ -18,6 +18,8 @@ module jtune.engine {
     exports jtune.engine.tokenizer;
 
     uses jtune.engine.backend.BackendProvider;
+    uses jtune.engine.cli.CommandProvider;
+    uses jtune.engine.io.QuantizedLayersProvider;
 
     provides jtune.engine.backend.BackendProvider with jtune.engine.backend.ScalarBackendProvider;
 }

@@ -2,17 +2,18 @@ package jtune.engine.cli;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.foreign.Arena;
-import java.lang.foreign.SymbolLookup;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.ServiceLoader;
 import java.util.Set;
 import jtune.engine.backend.Backend;
 import jtune.engine.backend.BackendOptions;
 import jtune.engine.backend.BackendProvider;
 import jtune.engine.backend.Backends;
+import jtune.engine.tensor.DType;
+import jtune.engine.tensor.Device;
 import jtune.engine.tensor.MemoryLedger;
 
 /** The {@code jtune} command. */
@@ -31,9 +32,10 @@ public final class Main {
                   --out DIR             run folder (default runs/demo-<date>-<time>)
                   --seed S              corpus, initialisation, batches and sampling (default 1)
               info                      backend, vector width, threads, GPU, memory
-              bench gemm                time C = A·B (f32) on the chosen backend
+              bench gemm                time C = A·B on the chosen backend
                   --m M --n N --k K     matrix sizes (default 1024 each)
                   --layout nn|nt|tn     A·B, A·Bᵀ or Aᵀ·B (default nn)
+                  --dtype f32|bf16      element type of A and B (default f32; bf16 on the GPU: tensor cores)
                   --repeat R            timed runs after warm-up; the median is reported (default 10)
                   --json                one JSON object instead of text
               bench train               time full training steps (forward, backward, AdamW) on random tokens
@@ -59,11 +61,31 @@ public final class Main {
                   --seed S              initialisation and batch order (default 0)
                   --checkpointing       recompute each block's activations in backward (less memory)
                   --json                one JSON line per step on stdout
+              eval                      perplexity of a model on a text file (non-overlapping windows)
+                  --model PATH          a Hugging Face folder, a llama2.c .bin or a jtune checkpoint
+                  --tokenizer FILE      tokenizer.json or llama2.c tokenizer.bin (default: found with the model)
+                  --data FILE           the text (CRLF read as LF), tokenized whole with the tokenizer's BOS
+                  --seq N               tokens per window (default 2048, or the model's positions if fewer)
+                  --json                one JSON object instead of text
+              generate                  continue a prompt, streaming the text (key/value cache)
+                  --model PATH --tokenizer FILE   as for eval
+                  --prompt TEXT         the start of the text (default empty: from BOS alone)
+                  --steps N             new tokens at most (default 256); also stops at EOS or BOS
+                  --temperature T       0 takes the most likely token (default 1.0)
+                  --top-p P --top-k K   nucleus and top-k sampling (default 0.9 and 0: off)
+                  --seed S              the sampling's seed (default: from the clock; printed at the end)
+              export                    write a model as a Hugging Face folder (config, f32 safetensors, tokenizer)
+                  --model PATH          a Hugging Face folder, a llama2.c .bin or a jtune checkpoint
+                  --tokenizer FILE      tokenizer.json or llama2.c tokenizer.bin (default: found with the model)
+                  --out DIR             a new or empty folder; written whole or not at all
               help                      this text
 
             global options:
-              --backend auto|cpu-simd|scalar   which backend runs the kernels (default auto: the best usable)
+              --backend auto|cuda|cpu-simd|scalar
+                                               which backend runs the kernels (default auto: the best usable)
               --threads N                      threads for the kernels (default 0: all cores)
+              --device auto|cpu|cuda           where tensors live (default auto: the GPU if one is usable; info,
+                                               bench gemm and bench train run on it, the other commands on the CPU)
               --debug                          print stack traces of errors
             """;
 
@@ -74,8 +96,11 @@ public final class Main {
         System.exit(run(List.of(argv), System.out, System.err));
     }
 
-    /** Runs one command; returns the exit status (0 ok, 1 failure, 2 wrong usage). */
-    static int run(List<String> argv, PrintStream out, PrintStream err) {
+    /**
+     * Runs one command, as {@link #main} does but without exiting (for embedding, and for the tests of commands that
+     * other modules provide); returns the exit status (0 ok, 1 failure, 2 wrong usage).
+     */
+    public static int run(List<String> argv, PrintStream out, PrintStream err) {
         boolean debug = argv.contains("--debug");
         try {
             return dispatch(argv, out, err);
@@ -91,13 +116,13 @@ public final class Main {
         }
     }
 
-    private static final Set<String> GLOBAL_VALUED = Set.of("--backend", "--threads");
+    private static final Set<String> GLOBAL_VALUED = Set.of("--backend", "--threads", "--device");
     private static final Set<String> GLOBAL_FLAGS = Set.of("--debug", "--help", "-h");
 
     private static int dispatch(List<String> argv, PrintStream out, PrintStream err) throws IOException {
         String command = command(argv);
         if (argv.contains("--help") || argv.contains("-h") || command.equals("help")) {
-            out.print(HELP.formatted(VERSION));
+            out.print(help());
             return 0;
         }
         return switch (command) {
@@ -105,8 +130,43 @@ public final class Main {
             case "bench" -> bench(argv, out, err);
             case "demo" -> demo(parse(argv, DemoCommand.VALUED, Set.of()), out, err);
             case "train" -> train(parse(argv, TrainCommand.VALUED, TrainCommand.FLAGS), out, err);
-            default -> throw new Args.UsageException("unknown command '" + command + "'; the commands are demo, train, info, bench, help");
+            case "eval" -> eval(parse(argv, EvalCommand.VALUED, EvalCommand.FLAGS), out, err);
+            case "generate" -> generate(parse(argv, GenerateCommand.VALUED, Set.of()), out, err);
+            case "export" -> export(parse(argv, ExportCommand.VALUED, Set.of()), out, err);
+            default -> provided(command, argv, out, err);
         };
+    }
+
+    /** The commands other modules provide, in the order {@link ServiceLoader} finds them. */
+    private static List<CommandProvider> providers() {
+        List<CommandProvider> list = new java.util.ArrayList<>();
+        ServiceLoader.load(CommandProvider.class, Main.class.getClassLoader()).forEach(list::add);
+        return list;
+    }
+
+    /** The help text: the engine's commands, then the provided ones, then the global options. */
+    private static String help() {
+        String text = HELP.formatted(VERSION);
+        StringBuilder provided = new StringBuilder();
+        providers().forEach(p -> provided.append(p.help()));
+        int at = text.indexOf("  help  ");
+        return text.substring(0, at) + provided + text.substring(at);
+    }
+
+    /** Runs a command another module provides, or fails naming the commands there are. */
+    private static int provided(String command, List<String> argv, PrintStream out, PrintStream err) throws IOException {
+        List<CommandProvider> providers = providers();
+        for (CommandProvider p : providers) {
+            if (p.name().equals(command)) {
+                Args args = parse(argv, p.valued(), p.flags());
+                try (Backend b = backend(args, err).backend()) {
+                    return p.run(args, b, out, err);
+                }
+            }
+        }
+        StringBuilder names = new StringBuilder("demo, train, eval, generate, export, ");
+        providers.forEach(p -> names.append(p.name()).append(", "));
+        throw new Args.UsageException("unknown command '" + command + "'; the commands are " + names + "info, bench, help");
     }
 
     /**
@@ -134,15 +194,33 @@ public final class Main {
         return new Args(argv, v, f);
     }
 
+    /** The backend for a command that computes on host tensors: {@code --device auto} means the CPU here. */
     private static Backends.Selection backend(Args args, PrintStream err) {
-        BackendOptions options = new BackendOptions(args.string("--backend", "auto"), args.integer("--threads", 0, 0));
+        return backend(args, err, false);
+    }
+
+    /**
+     * The backend the global options ask for. {@code onDevice}: the command allocates its tensors from the
+     * backend's memory, so it can run on a GPU; otherwise {@code --device cuda} fails with that sentence.
+     */
+    private static Backends.Selection backend(Args args, PrintStream err, boolean onDevice) {
+        String device = args.string("--device", "auto");
+        if (!List.of("auto", "cpu", "cuda").contains(device)) {
+            throw new Args.UsageException("--device must be auto, cpu or cuda, got '" + device + "'");
+        }
+        if (!onDevice && device.equals("cuda")) {
+            throw new IllegalArgumentException("--device cuda: this command does not run on the GPU yet (info, "
+                    + "bench gemm and bench train do); use --device cpu");
+        }
+        BackendOptions options = new BackendOptions(args.string("--backend", "auto"), args.integer("--threads", 0, 0),
+                onDevice ? device : "cpu");
         Backends.Selection s = Backends.select(options);
         err.println("jtune: " + s.logLine());
         return s;
     }
 
     private static int info(Args args, PrintStream out, PrintStream err) {
-        try (Backend b = backend(args, err).backend()) {
+        try (Backend b = backend(args, err, true).backend()) {
             out.printf(Locale.ROOT, "jtune       %s%n", VERSION);
             out.printf(Locale.ROOT, "java        %s (%s) at %s%n", Runtime.version(), System.getProperty("java.vm.vendor"),
                     System.getProperty("java.home"));
@@ -169,16 +247,15 @@ public final class Main {
         return sb.toString();
     }
 
-    /** Whether a CUDA driver is present; this build has no GPU backend yet either way. */
+    /** Whether a GPU backend can run here, or why not ("not used: cuda: libcuda.so.1 not found"). */
     private static String gpu() {
-        try (Arena arena = Arena.ofConfined()) {
-            SymbolLookup.libraryLookup("libcuda.so.1", arena);
-            return "libcuda.so.1 found, but this build has no GPU backend (the gpu-ffm module is not built yet)";
-        } catch (IllegalArgumentException e) {
-            return "none: libcuda.so.1 not found";
-        } catch (IllegalCallerException e) {
-            return "not probed: native access is not enabled (--enable-native-access=jtune.engine)";
+        for (BackendProvider p : Backends.providers()) {
+            if (p.device() == Device.Kind.CUDA) {
+                String why = p.unavailableReason();
+                return why == null ? p.name() + " usable (--device cuda)" : "not used: " + p.name() + ": " + why;
+            }
         }
+        return "not used: this build has no GPU backend (the jtune.gpu module is not on the module path)";
     }
 
     private static String physicalMemory() {
@@ -196,7 +273,7 @@ public final class Main {
     }
 
     private static int bench(List<String> argv, PrintStream out, PrintStream err) {
-        Set<String> gemmOptions = Set.of("--m", "--n", "--k", "--layout", "--repeat");
+        Set<String> gemmOptions = Set.of("--m", "--n", "--k", "--layout", "--repeat", "--dtype");
         Set<String> anyOptions = new java.util.HashSet<>(gemmOptions);
         anyOptions.addAll(TrainBench.OPTIONS);
         List<String> which = parse(argv, anyOptions, TrainBench.FLAGS).positional();
@@ -214,8 +291,13 @@ public final class Main {
         GemmBench.Layout layout = GemmBench.Layout.parse(args.string("--layout", "nn"));
         int m = args.integer("--m", 1024, 1), n = args.integer("--n", 1024, 1), k = args.integer("--k", 1024, 1);
         int repeat = args.integer("--repeat", 10, 1);
-        try (Backend b = backend(args, err).backend()) {
-            GemmBench.Result r = GemmBench.run(b, new MemoryLedger(), m, n, k, layout, repeat);
+        String dtype = args.string("--dtype", "f32");
+        if (!dtype.equals("f32") && !dtype.equals("bf16")) {
+            throw new Args.UsageException("--dtype must be f32 or bf16, got '" + dtype + "'");
+        }
+        try (Backend b = backend(args, err, true).backend()) {
+            GemmBench.Result r = GemmBench.run(b, new MemoryLedger(), dtype.equals("f32") ? DType.F32 : DType.BF16, m, n,
+                    k, layout, repeat);
             out.println(args.flag("--json") ? r.json() : r.text());
         }
         return 0;
@@ -225,7 +307,7 @@ public final class Main {
         if (args.positional().size() > 2) {
             throw new Args.UsageException("unexpected argument '" + args.positional().get(2) + "' after 'bench train'");
         }
-        try (Backend b = backend(args, err).backend()) {
+        try (Backend b = backend(args, err, true).backend()) {
             TrainBench.Result r = TrainBench.run(b, args.string("--preset", "llama60m"), args.integer("--seq", 256, 1),
                     args.integer("--batch", 4, 1), args.integer("--warmup", 2, 0), args.integer("--steps", 5, 1),
                     args.integer("--seed", 0, 0), args.flag("--checkpointing"), err);
@@ -235,6 +317,26 @@ public final class Main {
             }
         }
         return 0;
+    }
+
+    private static int export(Args args, PrintStream out, PrintStream err) throws IOException {
+        try (Backend b = backend(args, err).backend()) {
+            return ExportCommand.run(args, b, out, err);
+        }
+    }
+
+    private static int eval(Args args, PrintStream out, PrintStream err) throws IOException {
+        EvalCommand.Options o = EvalCommand.Options.parse(args);
+        try (Backend b = backend(args, err).backend()) {
+            return EvalCommand.run(o, b, out, err);
+        }
+    }
+
+    private static int generate(Args args, PrintStream out, PrintStream err) throws IOException {
+        GenerateCommand.Options o = GenerateCommand.Options.parse(args);
+        try (Backend b = backend(args, err).backend()) {
+            return GenerateCommand.run(o, b, out, err);
+        }
     }
 
     private static int train(Args args, PrintStream out, PrintStream err) throws IOException {

@@ -1,0 +1,17 @@
+/**
+ * Methods built on the engine's seams: the post-training quantizers (round-to-nearest, GPTQ, NF4) with
+ * ZeroQuant-V2's low-rank error compensation (LoRC), the frozen linear weights they produce, and a driver
+ * that quantizes a whole LLaMA-family model, with jtune's saved form of a quantized model and the
+ * {@code jtune quantize} command; parameter-efficient fine-tuning (LoRA, QLoRA, PEQA) and the
+ * {@code jtune finetune} command. Depends on the engine only.
+ */
+module jtune.methods {
+    requires transitive jtune.engine;
+
+    exports jtune.methods.quant;
+    exports jtune.methods.peft;
+
+    provides jtune.engine.cli.CommandProvider with jtune.methods.cli.FinetuneCommand,
+            jtune.methods.cli.QuantizeCommand;
+    provides jtune.engine.io.QuantizedLayersProvider with jtune.methods.quant.QuantizedModelReader;
+}

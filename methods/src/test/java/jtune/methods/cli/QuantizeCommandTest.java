@@ -1,0 +1,142 @@
+package jtune.methods.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import jtune.engine.cli.Main;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code jtune quantize} through the command line, on stories260K: the folder it writes is one that {@code jtune eval}
+ * and {@code jtune generate} run (and {@code jtune export} refuses to write as f32), GPTQ calibrates on a text file
+ * and says when that is short, and mistakes in the options are usage errors (exit 2) named before any model is
+ * loaded.
+ */
+class QuantizeCommandTest {
+    private static final Path DATA = Path.of("../../shared/data");
+    private static final Path STORIES = DATA.resolve("models/stories260K/stories260K.bin");
+    private static final Path TEXT = DATA.resolve("corpora/tinystories/tinystories_validation_head.txt");
+
+    @TempDir
+    Path tmp;
+    private Path text;
+
+    /** What one run printed. */
+    private record Run(int status, String out, String err) {
+    }
+
+    @BeforeEach
+    void needsData() throws IOException {
+        Assumptions.assumeTrue(Files.isRegularFile(STORIES) && Files.isRegularFile(TEXT),
+                "stories260K.bin or the TinyStories text is not in ../../shared/data; skipped");
+        text = head(3000, "text.txt");
+    }
+
+    /** The first {@code bytes} bytes of the TinyStories text, as file {@code name}. */
+    private Path head(int bytes, String name) throws IOException {
+        try (InputStream in = Files.newInputStream(TEXT)) {
+            return Files.write(tmp.resolve(name), in.readNBytes(bytes));
+        }
+    }
+
+    private static Run jtune(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        List<String> argv = new ArrayList<>(List.of("--backend", "scalar"));
+        argv.addAll(List.of(args));
+        int status = Main.run(argv, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    private static double perplexity(Run r) {
+        Matcher m = Pattern.compile("perplexity  ([0-9.]+)").matcher(r.out());
+        assertThat(m.find()).as(r.out() + r.err()).isTrue();
+        return Double.parseDouble(m.group(1));
+    }
+
+    @Test
+    void quantizedFolderEvaluatesAndGenerates() {
+        Path dir = tmp.resolve("rtn4");
+        Run q = jtune("quantize", "--model", STORIES.toString(), "--method", "rtn", "--bits", "4", "--group", "32",
+                "--out", dir.toString());
+        assertThat(q.status()).as(q.err()).isZero();
+        assertThat(q.out()).contains("quantized   35 linear layers: int4 g32 asym", "by rtn", "wrote       ",
+                "model.safetensors", "tokenizer.bin");
+        assertThat(dir.resolve("config.json")).content().contains("\"quantization_config\"", "\"quant_method\":\"jtune\"");
+
+        double dense = perplexity(jtune("eval", "--model", STORIES.toString(), "--data", text.toString(), "--seq", "128"));
+        Run eval = jtune("eval", "--model", dir.toString(), "--data", text.toString(), "--seq", "128");
+        assertThat(eval.status()).as(eval.err()).isZero();
+        assertThat(eval.err()).contains("quantized int4 g32");
+        assertThat(perplexity(eval)).isBetween(dense * 0.95, dense * 1.5);
+
+        Run gen = jtune("generate", "--model", dir.toString(), "--prompt", "Once upon a time", "--steps", "12",
+                "--temperature", "0");
+        assertThat(gen.status()).as(gen.err()).isZero();
+        assertThat(gen.out()).startsWith("Once upon a time").hasSizeGreaterThan("Once upon a time".length() + 5);
+
+        Run export = jtune("export", "--model", dir.toString(), "--out", tmp.resolve("f32").toString());
+        assertThat(export.status()).isEqualTo(1);
+        assertThat(export.err()).contains(".qcodes' of the model is", "cannot be exported");
+        assertThat(tmp.resolve("f32")).doesNotExist();
+    }
+
+    @Test
+    void gptqCalibratesOnTheTextAndSaysWhenItIsShort() throws IOException {
+        Path dir = tmp.resolve("gptq");
+        Path calib = head(500, "calib.txt");
+        Run q = jtune("quantize", "--model", STORIES.toString(), "--method", "gptq", "--bits", "3", "--group", "0",
+                "--lorc-rank", "4", "--calib", calib.toString(), "--calib-seq", "64", "--out", dir.toString());
+        assertThat(q.status()).as(q.err()).isZero();
+        assertThat(q.err()).contains("fewer than 128 windows of 64").contains("calibrating on");
+        assertThat(q.out()).contains("int3 per-channel asym", "by gptq, LoRC rank 4", "calibration ");
+        assertThat(dir.resolve("config.json")).content().contains("\"method\":\"gptq\"", "\"lorc_rank\":4",
+                "\"calibration\":{", "\"tokens\":64");
+    }
+
+    @Test
+    void mistakesAreUsageErrors() throws IOException {
+        String model = STORIES.toString(), out = tmp.resolve("o").toString();
+        Path full = Files.createDirectory(tmp.resolve("full"));
+        Files.writeString(full.resolve("x"), "x");
+        String[][] cases = {
+            {"needs --method", "quantize", "--model", model, "--out", out},
+            {"--method must be rtn, gptq or nf4, got 'awq'", "quantize", "--model", model, "--method", "awq", "--out", out},
+            {"2, 3, 4 or 8 bits, not 5", "quantize", "--model", model, "--method", "rtn", "--bits", "5", "--out", out},
+            {"groups must be 32, 64, 128 or 256", "quantize", "--model", model, "--method", "rtn", "--group", "100",
+                "--out", out},
+            {"nf4 is a 4-bit format", "quantize", "--model", model, "--method", "nf4", "--bits", "3", "--out", out},
+            {"needs --calib", "quantize", "--model", model, "--method", "gptq", "--out", out},
+            {"--calib applies to gptq only", "quantize", "--model", model, "--method", "rtn", "--calib", model,
+                "--out", out},
+            {"--double-quant applies to nf4 only", "quantize", "--model", model, "--method", "rtn", "--double-quant",
+                "--out", out},
+            {"needs --out", "quantize", "--model", model, "--method", "rtn"},
+            {"is not an empty folder", "quantize", "--model", model, "--method", "rtn", "--out", full.toString()},
+            {"there is no file or folder", "quantize", "--model", tmp.resolve("none").toString(), "--method", "rtn",
+                "--out", out},
+            {"unknown option --bit", "quantize", "--model", model, "--method", "rtn", "--bit", "4", "--out", out},
+        };
+        for (String[] c : cases) {
+            Run r = jtune(Arrays.copyOfRange(c, 1, c.length));
+            assertThat(r.status()).as(String.join(" ", c)).isEqualTo(2);
+            assertThat(r.err()).as(String.join(" ", c)).contains(c[0]);
+        }
+        assertThat(tmp.resolve("o")).doesNotExist();
+        assertThat(jtune("--help").out()).contains("  quantize  ", "--lorc-rank R", "--calib FILE");
+    }
+}

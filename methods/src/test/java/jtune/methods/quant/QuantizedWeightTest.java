@@ -1,0 +1,136 @@
+package jtune.methods.quant;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.List;
+import java.util.SplittableRandom;
+import jtune.engine.backend.ScalarBackend;
+import jtune.engine.nn.LinearWeight;
+import jtune.engine.nn.Parameter;
+import jtune.engine.nn.Session;
+import jtune.engine.tensor.Category;
+import jtune.engine.tensor.DType;
+import jtune.engine.tensor.MemoryLedger;
+import jtune.engine.tensor.MemoryPool;
+import jtune.engine.tensor.QuantFormat;
+import jtune.engine.tensor.QuantizedMatrix;
+import jtune.engine.tensor.Tensor;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The packed matrices the quantizers make decode to exactly their array dequantization, and the frozen linear
+ * weights over them (plain and with LoRC) compute {@code y = x W_effᵀ} and {@code dx = dy W_eff} against an f64
+ * product with the array values; their bytes are in the ledger as frozen weights until closed.
+ */
+class QuantizedWeightTest {
+    private static final int ROWS = 12, COLS = 70, N = 5;
+    private final MemoryLedger ledger = new MemoryLedger();
+    private final MemoryPool pool = new MemoryPool(ledger);
+    private final Session s = new Session(new ScalarBackend(), pool);
+    private final SplittableRandom rng = new SplittableRandom(17);
+
+    @AfterEach
+    void close() {
+        pool.close();
+    }
+
+    private static final List<QuantFormat> FORMATS = List.of(
+            QuantFormat.integer(2, 32, false, DType.F32), QuantFormat.integer(3, 0, false, DType.F32),
+            QuantFormat.integer(4, 64, true, DType.BF16), QuantFormat.integer(8, 32, false, DType.BF16),
+            QuantFormat.nf4(32, false), QuantFormat.nf4(64, true));
+
+    private QuantizedArrays quantize(float[] w, QuantFormat f) {
+        return f.kind() == QuantFormat.Kind.NF4 ? Nf4Quantizer.quantize(w, ROWS, COLS, f) : Rtn.quantize(w, ROWS, COLS, f);
+    }
+
+    @Test
+    void packedMatrixDecodesToTheArrays() {
+        for (QuantFormat f : FORMATS) {
+            QuantizedArrays q = quantize(GptqTest.gaussian(rng, ROWS * COLS, 0.1), f);
+            float[] d = q.dequantize();
+            try (QuantizedMatrix m = q.toMatrix(pool, "w")) {
+                for (int i = 0; i < ROWS; i++) {
+                    for (int j = 0; j < COLS; j++) {
+                        assertThat(m.code(i, j)).as("%s code (%d, %d)", f, i, j).isEqualTo(q.code(i, j));
+                        assertThat(m.weight(i, j)).as("%s weight (%d, %d)", f, i, j).isEqualTo(d[i * COLS + j]);
+                    }
+                }
+                assertThat(ledger.current(Category.FROZEN_WEIGHTS)).isEqualTo(m.bytes());
+            }
+            assertThat(ledger.current(Category.FROZEN_WEIGHTS)).isZero();
+        }
+    }
+
+    @Test
+    void quantizedWeightForwardAndInputGradient() {
+        for (QuantFormat f : FORMATS) {
+            QuantizedArrays q = quantize(GptqTest.gaussian(rng, ROWS * COLS, 0.1), f);
+            try (QuantizedWeight w = new QuantizedWeight(q.toMatrix(pool, "layer.weight"))) {
+                assertThat(w.parameters()).allMatch(p -> !p.trainable());
+                check(w, toDouble(q.dequantize()), f.toString());
+            }
+        }
+    }
+
+    @Test
+    void lorcWeightAddsTheLowRankCorrection() {
+        float[] w = GptqTest.gaussian(rng, ROWS * COLS, 0.1);
+        IntQuantization q = Rtn.quantize(w, ROWS, COLS, QuantFormat.integer(3, 32, false, DType.F32));
+        float[] d = q.dequantize(), e = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            e[i] = w[i] - d[i];
+        }
+        LowRank f = LowRank.of(e, ROWS, COLS, 4, 1);
+        double[] uv = f.product(), eff = toDouble(d);
+        for (int i = 0; i < eff.length; i++) {
+            eff[i] += uv[i];
+        }
+        try (LorcWeight lw = LorcWeight.of(s, "layer", new QuantizedWeight(q.toMatrix(pool, "layer.weight")), f)) {
+            assertThat(lw.rank()).isEqualTo(4);
+            assertThat(lw.parameters()).extracting(Parameter::name).contains("layer.lorc_u", "layer.lorc_v");
+            assertThat(lw.parameters()).allMatch(p -> !p.trainable());
+            check(lw, eff, "LoRC");
+        }
+        assertThat(ledger.current(Category.FROZEN_WEIGHTS)).isZero();
+    }
+
+    /** forward and backward of w against f64 products with the (rows, cols) matrix eff. */
+    private void check(LinearWeight w, double[] eff, String what) {
+        float[] xs = GptqTest.gaussian(rng, N * COLS, 1), dys = GptqTest.gaussian(rng, N * ROWS, 1);
+        try (Tensor x = s.f32("x", Category.WORKSPACE, N, COLS).copyFrom(xs);
+             Tensor y = s.f32("y", Category.WORKSPACE, N, ROWS);
+             Tensor dy = s.f32("dy", Category.WORKSPACE, N, ROWS).copyFrom(dys);
+             Tensor dx = s.f32("dx", Category.WORKSPACE, N, COLS)) {
+            w.forward(s, x, y);
+            w.backward(s, x, dy, dx);
+            for (int t = 0; t < N; t++) {
+                for (int i = 0; i < ROWS; i++) {
+                    double ref = 0, mag = 0;
+                    for (int j = 0; j < COLS; j++) {
+                        ref += xs[t * COLS + j] * eff[i * COLS + j];
+                        mag += Math.abs(xs[t * COLS + j] * eff[i * COLS + j]);
+                    }
+                    assertThat((double) y.get(t, i)).as("%s y(%d, %d)", what, t, i).isCloseTo(ref, within(1e-5 * mag));
+                }
+                for (int j = 0; j < COLS; j++) {
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < ROWS; i++) {
+                        ref += dys[t * ROWS + i] * eff[i * COLS + j];
+                        mag += Math.abs(dys[t * ROWS + i] * eff[i * COLS + j]);
+                    }
+                    assertThat((double) dx.get(t, j)).as("%s dx(%d, %d)", what, t, j).isCloseTo(ref, within(1e-5 * mag));
+                }
+            }
+        }
+    }
+
+    private static double[] toDouble(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            d[i] = a[i];
+        }
+        return d;
+    }
+}
