@@ -237,15 +237,7 @@ final class HfTokenizerReader {
         Map<String, Object> m = object(node, where);
         String type = type(m, where);
         return switch (type) {
-            case "Sequence" -> {
-                List<Object> list = array(required(m, "normalizers", where), where + ".normalizers");
-                List<Normalizer> steps = new ArrayList<>();
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(nonNull(normalizer(list.get(i), where + ".normalizers[" + i + "]"),
-                            where + ".normalizers[" + i + "]"));
-                }
-                yield new Normalizer.Sequence(List.copyOf(steps));
-            }
+            case "Sequence" -> new Normalizer.Sequence(sequence(m, "normalizers", where, this::normalizer));
             case "Prepend" -> new Normalizer.Prepend(string(required(m, "prepend", where), where + ".prepend"));
             case "Replace" -> new Normalizer.Replace(pattern(required(m, "pattern", where), where + ".pattern"),
                     string(required(m, "content", where), where + ".content"));
@@ -261,15 +253,7 @@ final class HfTokenizerReader {
         Map<String, Object> m = object(node, where);
         String type = type(m, where);
         return switch (type) {
-            case "Sequence" -> {
-                List<Object> list = array(required(m, "pretokenizers", where), where + ".pretokenizers");
-                List<PreTokenizer> steps = new ArrayList<>();
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(nonNull(preTokenizer(list.get(i), where + ".pretokenizers[" + i + "]"),
-                            where + ".pretokenizers[" + i + "]"));
-                }
-                yield new PreTokenizer.Sequence(List.copyOf(steps));
-            }
+            case "Sequence" -> new PreTokenizer.Sequence(sequence(m, "pretokenizers", where, this::preTokenizer));
             case "Split" -> {
                 Pattern p = pattern(required(m, "pattern", where), where + ".pattern");
                 String behavior = string(required(m, "behavior", where), where + ".behavior");
@@ -366,15 +350,7 @@ final class HfTokenizerReader {
         Map<String, Object> m = object(node, where);
         String type = type(m, where);
         return switch (type) {
-            case "Sequence" -> {
-                List<Object> list = array(required(m, "decoders", where), where + ".decoders");
-                List<Decoder> steps = new ArrayList<>();
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(nonNull(decoder(list.get(i), where + ".decoders[" + i + "]"),
-                            where + ".decoders[" + i + "]"));
-                }
-                yield new Decoder.Sequence(List.copyOf(steps));
-            }
+            case "Sequence" -> new Decoder.Sequence(sequence(m, "decoders", where, this::decoder));
             case "Replace" -> {
                 Map<String, Object> p = object(required(m, "pattern", where), where + ".pattern");
                 if (p.size() != 1 || !(p.get("String") instanceof String from) || from.isEmpty()) {
@@ -557,6 +533,24 @@ final class HfTokenizerReader {
             throw fail(where, "must be a non-negative integer, not " + describe(v));
         }
         return (int) (long) n;
+    }
+
+    /** Reads one component of a pipeline (a normalizer, pre-tokenizer or decoder) at {@code where}. */
+    @FunctionalInterface
+    private interface Component<T> {
+        T read(Object node, String where) throws TokenizerFormatException;
+    }
+
+    /** The components listed under {@code key} of a "Sequence" node, none of them null. */
+    private <T> List<T> sequence(Map<String, Object> m, String key, String where, Component<T> component)
+            throws TokenizerFormatException {
+        List<Object> list = array(required(m, key, where), where + "." + key);
+        List<T> steps = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            String at = where + "." + key + "[" + i + "]";
+            steps.add(nonNull(component.read(list.get(i), at), at));
+        }
+        return List.copyOf(steps);
     }
 
     private <T> T nonNull(T v, String where) throws TokenizerFormatException {
