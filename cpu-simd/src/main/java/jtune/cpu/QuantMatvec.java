@@ -24,11 +24,14 @@ import jtune.engine.util.WorkerPool;
  * beta · y}, streaming the codes of W once.
  *
  * <p>Layout: an L-lane int vector of codes holds 32 / bits codes per lane (3 bits: one 24-bit run of 8 per lane,
- * spread out by a byte shuffle); shifting and masking lane-wise yields L codes that lie 32 / bits elements apart, so
- * x is permuted once per call to match ({@link #permute}). Codes are summed against x unscaled, scaled per group (a
- * broadcast, or a lane shuffle of the group scales when a vector spans several groups), and the zero points enter
- * through the group sums of x: {@code Σ s·(q − z)·x = Σ s·(Σ q·x) − Σ s·z·(Σ x)}. NF4 codes are looked up in the
- * 16-entry code book with lane selects. The columns past the last whole vector go element by element.
+ * spread out by a byte shuffle); masking lane-wise yields L codes that lie 32 / bits elements apart, so x is permuted
+ * once per call to match ({@link #permute}). Integer codes are masked in place rather than shifted down: q ·
+ * 2^(bits·s) is exact in f32, and the permutation scales x by 2^-(bits·s) to cancel it (the top code of a lane is
+ * shifted, which needs no mask). That leaves an AND, a convert and an FMA per vector of codes, and the kernel is
+ * compute-bound: about 26 GB/s of 4-bit codes on one core of this machine with the codes in L2. The sums against x
+ * are scaled per group (a broadcast, or a lane shuffle of the group scales when a vector spans several groups), and
+ * the zero points enter through the group sums of x: {@code Σ s·(q − z)·x = Σ s·(Σ q·x) − Σ s·z·(Σ x)}. NF4 codes
+ * are looked up in the 16-entry code book with lane selects. The columns past the last whole vector go element by element.
  *
  * <p>Four rows of W go through the kernels side by side: one core reading one stream from memory reached about
  * 6 GB/s here, four streams about twice that. Each task takes {@link #TASK_ROWS} rows and runs each group of four
@@ -91,7 +94,7 @@ final class QuantMatvec {
         for (int t = 0; t < n; t++) {
             xr[t] = new float[w.cols];
             MemorySegment.copy(sx, ValueLayout.JAVA_FLOAT, (ox + (long) t * w.cols) * Float.BYTES, xr[t], 0, w.cols);
-            xp[t] = permute(xr[t], vecCols, cpl);
+            xp[t] = permute(xr[t], vecCols, cpl, w.nf4 ? 0 : w.bits);
             xsum[t] = new float[groups + L];
             for (int j = 0; j < vecCols; j++) {
                 xsum[t][j / w.width] += xr[t][j];
@@ -151,15 +154,19 @@ final class QuantMatvec {
 
     /**
      * x reordered for the int-lane layout of codes: in each chunk of cpl · L elements, {@code xp[s · L + m] =
-     * x[m · cpl + s]}, the element that code s of lane m multiplies.
+     * x[m · cpl + s]}, the element that code s of lane m multiplies. For integer codes ({@code bits} &gt; 0), which
+     * the kernels take in place as q · 2^(bits·s), element s is scaled by 2^-(bits·s) (a power of two: exact, unless
+     * x is below 2^-100 and the product goes subnormal), except the top code of 2-, 4- and 8-bit lanes, which is
+     * shifted down.
      */
-    private static float[] permute(float[] x, int vecCols, int cpl) {
+    private static float[] permute(float[] x, int vecCols, int cpl, int bits) {
         float[] xp = new float[vecCols];
         int chunk = cpl * L;
         for (int c0 = 0; c0 < vecCols; c0 += chunk) {
             for (int m = 0; m < L; m++) {
                 for (int s = 0; s < cpl; s++) {
-                    xp[c0 + s * L + m] = x[c0 + m * cpl + s];
+                    int shift = bits == 0 || (bits != 3 && s == cpl - 1) ? 0 : bits * s;
+                    xp[c0 + s * L + m] = Math.scalb(x[c0 + m * cpl + s], -shift);
                 }
             }
         }
@@ -202,7 +209,7 @@ final class QuantMatvec {
      */
     private static void integer(MemorySegment codes, long[] at, int bits, int chunks, float[] xp, float[] sc,
                                 int[] so, int width, VectorShuffle<Float> shuffle, float[] lanes, float[] out) {
-        int cpl = 32 / bits, chunk = cpl * L, mask = (1 << bits) - 1;
+        int cpl = 32 / bits, chunk = cpl * L, mask = (1 << bits) - 1, top = 32 - bits;
         long at0 = at[0], at1 = at[1], at2 = at[2], at3 = at[3];
         int s0 = so[0], s1 = so[1], s2 = so[2], s3 = so[3];
         FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F), t2 = FloatVector.zero(F), t3 = FloatVector.zero(F);
@@ -212,15 +219,21 @@ final class QuantMatvec {
             IntVector v1 = IntVector.fromMemorySegment(I, codes, at1 + o, LE);
             IntVector v2 = IntVector.fromMemorySegment(I, codes, at2 + o, LE);
             IntVector v3 = IntVector.fromMemorySegment(I, codes, at3 + o, LE);
-            FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
             int xo = c * chunk;
-            for (int s = 0; s < cpl; s++) {
-                FloatVector xv = FloatVector.fromArray(F, xp, xo + s * L);
-                int sh = s * bits;
-                a0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, sh).and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a0);
-                a1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, sh).and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a1);
-                a2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, sh).and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a2);
-                a3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, sh).and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a3);
+            // The top code: an unsigned shift leaves it alone in its lane, with nothing to mask.
+            FloatVector xv = FloatVector.fromArray(F, xp, xo + (cpl - 1) * L);
+            FloatVector a0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, top).convert(VectorOperators.I2F, 0)).mul(xv);
+            FloatVector a1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, top).convert(VectorOperators.I2F, 0)).mul(xv);
+            FloatVector a2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, top).convert(VectorOperators.I2F, 0)).mul(xv);
+            FloatVector a3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, top).convert(VectorOperators.I2F, 0)).mul(xv);
+            // The others stay in place, q · 2^(bits·s) (exact in f32), against x pre-scaled by 2^-(bits·s).
+            for (int s = 0; s < cpl - 1; s++) {
+                xv = FloatVector.fromArray(F, xp, xo + s * L);
+                int m = mask << (s * bits);
+                a0 = ((FloatVector) v0.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                a1 = ((FloatVector) v1.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a1);
+                a2 = ((FloatVector) v2.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a2);
+                a3 = ((FloatVector) v3.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a3);
             }
             int k = c * chunk / width;
             if (shuffle == null) {
@@ -268,13 +281,14 @@ final class QuantMatvec {
                     : ByteVector.fromMemorySegment(B, codes, at3 + o - L, LE).rearrange(spreadBack)).reinterpretAsInts();
             FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
             int xo = c * chunk;
+            // Codes stay in place (the 24 bits of a run), q · 2^(3s), against x pre-scaled by 2^-3s.
             for (int s = 0; s < 8; s++) {
                 FloatVector xv = FloatVector.fromArray(F, xp, xo + s * L);
-                int sh = 3 * s;
-                a0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, sh).and(7).convert(VectorOperators.I2F, 0)).fma(xv, a0);
-                a1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, sh).and(7).convert(VectorOperators.I2F, 0)).fma(xv, a1);
-                a2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, sh).and(7).convert(VectorOperators.I2F, 0)).fma(xv, a2);
-                a3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, sh).and(7).convert(VectorOperators.I2F, 0)).fma(xv, a3);
+                int m = 7 << (3 * s);
+                a0 = ((FloatVector) v0.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                a1 = ((FloatVector) v1.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a1);
+                a2 = ((FloatVector) v2.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a2);
+                a3 = ((FloatVector) v3.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a3);
             }
             int k = c * chunk / width;
             if (shuffle == null) {
