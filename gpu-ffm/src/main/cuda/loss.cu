@@ -23,7 +23,8 @@ extern "C" __global__ void cross_entropy_f32(const float* logits, const int* tar
             s = s * expf(m - xj) + 1.f;
             m = xj;
         } else {
-            s += expf(xj - m);
+            // A logit of −∞ adds exp(−∞) = 0, also while m is still −∞ (expf(−∞ − −∞) would be NaN).
+            s += xj == -__int_as_float(0x7f800000) ? 0.f : expf(xj - m);
         }
     }
     float rowMax = block_max(m, scratch);

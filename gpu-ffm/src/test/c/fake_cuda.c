@@ -2,6 +2,8 @@
 // with the driver API's C signatures, over host memory. Device pointers are malloc'd host addresses, so copies
 // and memsets really move bytes; modules and functions are named handles; a launch runs nothing but records
 // the kernel's name, grid, block, shared memory and its first argument slots for the test to inspect.
+// Each GPU has its own primary context, current per thread as with the driver; memory, copies, module loads,
+// stream and event creation and launches fail with CUDA_ERROR_INVALID_CONTEXT on a thread with none.
 // Controls (fake_*) set the results that the probing path sees.
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,6 +57,7 @@ static const char* names[][2] = {
     {"CUDA_ERROR_INVALID_VALUE", "invalid argument"},
     {"CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
     {"CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {"CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
     {"CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"},
     {"CUDA_ERROR_NOT_FOUND", "named symbol not found"},
 };
@@ -65,8 +68,9 @@ static int code_index(CUresult r) {
         case 1: return 1;
         case 2: return 2;
         case 100: return 3;
-        case 218: return 4;
-        case 500: return 5;
+        case 201: return 4;
+        case 218: return 5;
+        case 500: return 6;
         default: return -1;
     }
 }
@@ -103,16 +107,28 @@ CUresult cuDeviceGetAttribute(int* v, int attribute, int dev) {
 
 CUresult cuDeviceTotalMem_v2(size_t* bytes, int dev) { *bytes = (size_t)8 << 30; return 0; }
 
-static int context_tag;
-CUresult cuDevicePrimaryCtxRetain(void** ctx, int dev) { *ctx = &context_tag; return 0; }
+static int context_tags[8];
+static _Thread_local int current_device = -1;
+#define NEEDS_CONTEXT if (current_device < 0) return 201
+
+CUresult cuDevicePrimaryCtxRetain(void** ctx, int dev) { *ctx = &context_tags[(dev - 1000) & 7]; return 0; }
 CUresult cuDevicePrimaryCtxRelease_v2(int dev) { return 0; }
-CUresult cuCtxSetCurrent(void* ctx) { return ctx == &context_tag ? 0 : 1; }
+
+CUresult cuCtxSetCurrent(void* ctx) {
+    for (int i = 0; i < 8; i++) {
+        if (ctx == &context_tags[i]) { current_device = i; return 0; }
+    }
+    return 1;
+}
+
+// The ordinal of the GPU whose context is current on the calling thread, or -1.
+int fake_current_device(void) { return current_device; }
 
 static int stream_tag, event_tag;
-CUresult cuStreamCreate(void** s, unsigned flags) { *s = &stream_tag; return 0; }
+CUresult cuStreamCreate(void** s, unsigned flags) { NEEDS_CONTEXT; *s = &stream_tag; return 0; }
 CUresult cuStreamDestroy_v2(void* s) { return s == &stream_tag ? 0 : 1; }
 CUresult cuStreamSynchronize(void* s) { return 0; }
-CUresult cuEventCreate(void** e, unsigned flags) { *e = &event_tag; return 0; }
+CUresult cuEventCreate(void** e, unsigned flags) { NEEDS_CONTEXT; *e = &event_tag; return 0; }
 CUresult cuEventRecord(void* e, void* s) { return 0; }
 CUresult cuEventSynchronize(void* e) { return 0; }
 CUresult cuEventElapsedTime_v2(float* ms, void* a, void* b) { *ms = 1.5f; return 0; }
@@ -120,6 +136,7 @@ CUresult cuEventDestroy_v2(void* e) { return 0; }
 
 // Blocks are 256-byte aligned, as the driver's are; the size sits in the 256 bytes before the block.
 CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+    NEEDS_CONTEXT;
     if (bytes == 0) return 1;
     void* m = aligned_alloc(256, 256 + (bytes + 255) / 256 * 256);
     if (!m) return 2;
@@ -130,21 +147,40 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr p) {
+    NEEDS_CONTEXT;
     char* m = (char*)(uintptr_t)p - 256;
     allocated -= *(size_t*)m;
     free(m);
     return 0;
 }
 
-CUresult cuMemGetInfo_v2(size_t* free_, size_t* total) { *free_ = (size_t)7 << 30; *total = (size_t)8 << 30; return 0; }
-CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void* s, size_t n) { memcpy((void*)(uintptr_t)d, s, n); return 0; }
-CUresult cuMemcpyDtoH_v2(void* d, CUdeviceptr s, size_t n) { memcpy(d, (void*)(uintptr_t)s, n); return 0; }
-CUresult cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n) { memmove((void*)(uintptr_t)d, (void*)(uintptr_t)s, n); return 0; }
+CUresult cuMemGetInfo_v2(size_t* free_, size_t* total) {
+    NEEDS_CONTEXT;
+    *free_ = (size_t)7 << 30;
+    *total = (size_t)8 << 30;
+    return 0;
+}
+CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void* s, size_t n) {
+    NEEDS_CONTEXT;
+    memcpy((void*)(uintptr_t)d, s, n);
+    return 0;
+}
+CUresult cuMemcpyDtoH_v2(void* d, CUdeviceptr s, size_t n) {
+    NEEDS_CONTEXT;
+    memcpy(d, (void*)(uintptr_t)s, n);
+    return 0;
+}
+CUresult cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n) {
+    NEEDS_CONTEXT;
+    memmove((void*)(uintptr_t)d, (void*)(uintptr_t)s, n);
+    return 0;
+}
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void* st) { return cuMemcpyHtoD_v2(d, s, n); }
 CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void* st) { return cuMemcpyDtoH_v2(d, s, n); }
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void* st) { return cuMemcpyDtoD_v2(d, s, n); }
 
 CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned v, size_t n) {
+    NEEDS_CONTEXT;
     unsigned* p = (unsigned*)(uintptr_t)d;
     for (size_t i = 0; i < n; i++) p[i] = v;
     return 0;
@@ -154,6 +190,7 @@ CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void* st) { retur
 
 // Options as jtune passes them: info log buffer and size, error log buffer and size, verbose.
 CUresult cuModuleLoadDataEx(void** module, const void* image, unsigned n, int* options, void** values) {
+    NEEDS_CONTEXT;
     char* info = NULL;
     char* error = NULL;
     unsigned infoSize = 0, errorSize = 0;
@@ -188,6 +225,7 @@ CUresult cuFuncSetAttribute(void* f, int attribute, int value) { return attribut
 
 CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, void* stream, void** params, void** extra) {
+    NEEDS_CONTEXT;
     if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || extra != NULL) return 1;
     snprintf(last.name, sizeof last.name, "%s", (const char*)f);
     last.grid[0] = gx; last.grid[1] = gy; last.grid[2] = gz;

@@ -103,6 +103,38 @@ class DriverBindingTest {
     }
 
     @Test
+    void aThreadDrivingTwoGpusSwitchesToTheContextOfEach() {
+        CudaDriver d = FakeDriver.bind(0, 13000, 2, 9, 0, false);
+        try (CudaContext c0 = CudaContext.open(d, 0); CudaContext c1 = CudaContext.open(d, 1)) {
+            assertThat(FakeDriver.currentDevice()).as("after opening GPU 1").isEqualTo(1);
+            for (int round = 0; round < 2; round++) {
+                c0.makeCurrent();
+                assertThat(FakeDriver.currentDevice()).isEqualTo(0);
+                c1.makeCurrent();
+                assertThat(FakeDriver.currentDevice()).isEqualTo(1);
+            }
+        }
+    }
+
+    @Test
+    void theFakeLikeTheDriverRefusesMemoryCallsOnAThreadWithoutAContext() throws Exception {
+        try (CudaContext c = CudaContext.open(FakeDriver.healthy(), 0)) {
+            Throwable[] got = new Throwable[1];
+            Thread t = new Thread(() -> {
+                try {
+                    c.driver().memAlloc(16);
+                } catch (Throwable e) {
+                    got[0] = e;
+                }
+            });
+            t.start();
+            t.join();
+            assertThat(got[0]).isInstanceOf(CudaException.class)
+                    .hasMessage("cuMemAlloc_v2 failed: CUDA_ERROR_INVALID_CONTEXT (invalid device context)");
+        }
+    }
+
+    @Test
     void streamsAndEventsTime() {
         try (CudaContext c = CudaContext.open(FakeDriver.healthy(), 0);
              Stream s = new Stream(c); Event start = new Event(c); Event end = new Event(c)) {

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Assumptions;
 final class FakeDriver {
     private static final String SKIP;
     private static final Path LIBRARY;
-    private static final MethodHandle CONFIGURE, LAST_LAUNCH, LAST_ARGUMENT, ALLOCATED;
+    private static final MethodHandle CONFIGURE, LAST_LAUNCH, LAST_ARGUMENT, ALLOCATED, CURRENT_DEVICE;
 
     /** The last kernel launch as the fake recorded it. */
     record Launch(String name, int[] grid, int[] block, int shared, int count) {
@@ -65,8 +65,10 @@ final class FakeDriver {
             LAST_ARGUMENT = linker.downcallHandle(l.find("fake_last_argument").orElseThrow(),
                     FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
             ALLOCATED = linker.downcallHandle(l.find("fake_allocated").orElseThrow(), FunctionDescriptor.of(JAVA_LONG));
+            CURRENT_DEVICE = linker.downcallHandle(l.find("fake_current_device").orElseThrow(),
+                    FunctionDescriptor.of(JAVA_INT));
         } else {
-            CONFIGURE = LAST_LAUNCH = LAST_ARGUMENT = ALLOCATED = null;
+            CONFIGURE = LAST_LAUNCH = LAST_ARGUMENT = ALLOCATED = CURRENT_DEVICE = null;
         }
     }
 
@@ -108,6 +110,15 @@ final class FakeDriver {
     static long argument(int i) {
         try {
             return (long) LAST_ARGUMENT.invokeExact(i);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** The ordinal of the GPU whose context is current on the calling thread, or -1 for none. */
+    static int currentDevice() {
+        try {
+            return (int) CURRENT_DEVICE.invokeExact();
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -112,6 +112,34 @@ class GpuBackendHostSideTest {
     }
 
     @Test
+    void anotherThreadMakesTheContextCurrentBeforeItsDriverCalls() throws Exception {
+        try (GpuBackend b = GpuBackend.open(FakeDriver.healthy(), 0); MemoryPool pool = b.pool(new MemoryLedger())) {
+            Tensor x = pool.allocate("x", DType.F32, Category.WORKSPACE, 2, 3);
+            Throwable[] failure = new Throwable[1];
+            float[][] seen = new float[1][];
+            // Allocation, zeroing, copies both ways, a driver op, a launch and the pool's blocks freed, all from a
+            // thread of their own: the fake refuses memory calls and launches on a thread without a current context.
+            Thread worker = new Thread(() -> {
+                try (MemoryPool other = b.pool(new MemoryLedger())) {
+                    Tensor y = other.allocate("y", DType.F32, Category.WORKSPACE, 2, 3)
+                            .copyFrom(new float[]{1, 2, 3, 4, 5, 6});
+                    b.fill(x, 0.5f);
+                    b.add(x, y, y);
+                    b.synchronize();
+                    seen[0] = x.toFloatArray();
+                } catch (Throwable e) {
+                    failure[0] = e;
+                }
+            });
+            worker.start();
+            worker.join();
+            assertThat(failure[0]).isNull();
+            assertThat(seen[0]).containsOnly(0.5f);
+            assertThat(FakeDriver.lastLaunch().name()).isEqualTo("add_f32");
+        }
+    }
+
+    @Test
     void matmulPicksTheKernelForTheTypeLayoutAndAlignmentAndPacksItsArguments() {
         try (GpuBackend b = GpuBackend.open(FakeDriver.healthy(), 0); MemoryPool pool = b.pool(new MemoryLedger())) {
             Tensor a = pool.allocate("a", DType.BF16, Category.WORKSPACE, 300, 72);

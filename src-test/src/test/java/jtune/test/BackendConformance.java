@@ -713,6 +713,67 @@ public abstract class BackendConformance extends ConformanceSupport {
         }
     }
 
+    @Test
+    void crossEntropyOfMaskedLogits() {
+        // A logit of −∞ (a masked vocabulary entry) has probability 0: it adds nothing to its row's sum of exps and
+        // its gradient is exactly 0; the loss stays finite while the targets are not masked. Rows shorter and longer
+        // than a GPU block, each with its first entry masked and about a third of the others (never the target).
+        // Bounds as in crossEntropy, over the finite logits.
+        for (long[] shape : List.of(new long[]{3, 7}, new long[]{4, 300}, new long[]{2, 4098})) {
+            int n = (int) shape[0], v = (int) shape[1];
+            int[] tv = new int[n];
+            float[] xv = new float[n * v];
+            for (int r = 0; r < n; r++) {
+                tv[r] = 1 + ops.rng.nextInt(v - 1);
+                for (int j = 0; j < v; j++) {
+                    boolean masked = j != tv[r] && (j == 0 || ops.rng.nextInt(3) == 0);
+                    xv[r * v + j] = masked ? Float.NEGATIVE_INFINITY : (float) (ops.rng.nextDouble() * 16 - 8);
+                }
+            }
+            Tensor logits = Operands.write(ops.poisoned("logits", shape), xv), targets = ops.ids("targets", tv);
+            float scale = 1f / n;
+            Tensor want = ops.poisoned("want", shape);
+            float wantLoss = oracle.crossEntropy(logits, targets, want, scale);
+            float[] wv = Operands.read(want);
+            double lossTol = U * Math.abs(wantLoss) + TINY, absLoss = 0;
+            double[] tol = new double[xv.length];
+            for (int r = 0; r < n; r++) {
+                double m = Double.NEGATIVE_INFINITY, lo = Double.POSITIVE_INFINITY, s = 0;
+                for (int i = r * v; i < (r + 1) * v; i++) {
+                    if (xv[i] != Float.NEGATIVE_INFINITY) {
+                        m = Math.max(m, xv[i]);
+                        lo = Math.min(lo, xv[i]);
+                    }
+                }
+                for (int i = r * v; i < (r + 1) * v; i++) {
+                    s += Math.exp(xv[i] - m);
+                }
+                double logS = Math.log(s), range = m - lo;
+                double lseErr = (range + E) * U + gamma(v) + (E + 2) * U * (Math.abs(m) + Math.abs(logS));
+                for (int i = r * v; i < (r + 1) * v; i++) {
+                    if (xv[i] == Float.NEGATIVE_INFINITY) {
+                        tol[i] = Double.MIN_VALUE; // exactly 0
+                        continue;
+                    }
+                    double rel = (2 * Math.abs(xv[i] - m) + logS + range + 2 * E + 6) * U + lseErr;
+                    double prob = Math.exp(xv[i] - m - logS), onehot = i - r * v == tv[r] ? 1 : 0;
+                    tol[i] = scale * (prob * rel + U * Math.abs(prob - onehot)) + U * Math.abs(wv[i]) + TINY;
+                }
+                double loss = m + logS - xv[r * v + tv[r]];
+                lossTol += lseErr + U * Math.abs(loss);
+                absLoss += Math.abs(loss);
+            }
+            lossTol += gamma(n) * absLoss;
+            for (Backend be : backends) {
+                Tensor dl = ops.poisoned("dlogits", shape);
+                Compare.scalar(what(be, "crossEntropy loss of masked logits", shape),
+                        be.crossEntropy(logits, targets, dl, scale), wantLoss, lossTol);
+                Compare.within(what(be, "crossEntropy dlogits of masked logits", shape), dl, want, i -> tol[i]);
+            }
+            ops.release("crossEntropy of masked logits");
+        }
+    }
+
     // ---- embedding ------------------------------------------------------------------------------
 
     @Test

@@ -4,7 +4,8 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The primary context of one GPU, retained on open and released on close, with the device's facts. Driver calls
- * need a current context on the calling thread: {@link #makeCurrent} sets it once per thread.
+ * need a current context on the calling thread: {@link #makeCurrent} sets it there, again only after another
+ * context was made current on that thread (a thread can drive two GPUs, one context each).
  */
 public final class CudaContext implements AutoCloseable {
     private final CudaDriver driver;
@@ -14,7 +15,8 @@ public final class CudaContext implements AutoCloseable {
     private final String name;
     private final int major, minor, multiprocessors, maxSharedOptin;
     private final long totalMemory;
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+    /** The context this class last made current on each thread. */
+    private static final ThreadLocal<CudaContext> CURRENT = new ThreadLocal<>();
     private boolean closed;
 
     private CudaContext(CudaDriver driver, int ordinal) {
@@ -47,14 +49,14 @@ public final class CudaContext implements AutoCloseable {
         return driver;
     }
 
-    /** Binds this context to the calling thread if it is not yet bound there. */
+    /** Binds this context to the calling thread unless it is the one bound there last. */
     public void makeCurrent() {
         if (closed) {
             throw new IllegalStateException("the CUDA context of GPU " + ordinal + " is closed");
         }
-        if (!current.get()) {
+        if (CURRENT.get() != this) {
             driver.setCurrentContext(context);
-            current.set(true);
+            CURRENT.set(this);
         }
     }
 
@@ -94,6 +96,9 @@ public final class CudaContext implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
+            if (CURRENT.get() == this) {
+                CURRENT.remove();
+            }
             driver.primaryContextRelease(device);
         }
     }
