@@ -19,6 +19,7 @@ module jtune.engine {
 
     uses jtune.engine.backend.BackendProvider;
     uses jtune.engine.cli.CommandProvider;
+    uses jtune.engine.cli.LoadOptionProvider;
     uses jtune.engine.io.QuantizedLayersProvider;
 
     provides jtune.engine.backend.BackendProvider with jtune.engine.backend.ScalarBackendProvider;

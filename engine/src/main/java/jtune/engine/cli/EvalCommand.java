@@ -24,7 +24,7 @@ import jtune.engine.train.Progress;
  * tokenizer's own special tokens (Llama's BOS at the start), as {@code tokenizer(text)} does in their scripts.
  */
 final class EvalCommand {
-    static final Set<String> VALUED = Set.of("--model", "--tokenizer", "--data", "--seq");
+    static final Set<String> VALUED = ModelOptions.valuedWith("--data", "--seq");
     static final Set<String> FLAGS = Set.of("--json");
     /** Default window: 2048 tokens, or the model's positions if fewer. */
     static final int DEFAULT_SEQ = 2048;
@@ -83,6 +83,9 @@ final class EvalCommand {
                 if (json) {
                     Map<String, Object> m = new LinkedHashMap<>();
                     m.put("model", o.model().path().toString());
+                    if (o.model().addOn() != null) {
+                        m.put(o.model().addOn().option().substring(2), o.model().addOnDir().toString());
+                    }
                     m.put("data", file.toString());
                     m.put("bytes", bytes.length);
                     m.put("text_tokens", tokens.length);

@@ -26,8 +26,8 @@ import jtune.engine.tokenizer.Tokenizer;
  * the JIT's compilation of the kernels, most visibly in the prefill of a short prompt).
  */
 final class GenerateCommand {
-    static final Set<String> VALUED = Set.of("--model", "--tokenizer", "--prompt", "--steps", "--temperature", "--top-p",
-            "--top-k", "--seed");
+    static final Set<String> VALUED = ModelOptions.valuedWith("--prompt", "--steps", "--temperature",
+            "--top-p", "--top-k", "--seed");
 
     private GenerateCommand() {
     }

@@ -64,11 +64,15 @@ public final class Main {
               eval                      perplexity of a model on a text file (non-overlapping windows)
                   --model PATH          a Hugging Face folder, a llama2.c .bin or a jtune checkpoint
                   --tokenizer FILE      tokenizer.json or llama2.c tokenizer.bin (default: found with the model)
+                  --scales DIR          with a PEQA scale set of jtune finetune (the model RTN-quantized as the set
+                                        says, or a folder of jtune quantize as stored); needs the methods module
+                  --adapter DIR         with a LoRA adapter in PEFT's layout (adapter_config.json,
+                                        adapter_model.safetensors) over the model; needs the methods module
                   --data FILE           the text (CRLF read as LF), tokenized whole with the tokenizer's BOS
                   --seq N               tokens per window (default 2048, or the model's positions if fewer)
                   --json                one JSON object instead of text
               generate                  continue a prompt, streaming the text (key/value cache)
-                  --model PATH --tokenizer FILE   as for eval
+                  --model PATH --tokenizer FILE --scales DIR --adapter DIR   as for eval
                   --prompt TEXT         the start of the text (default empty: from BOS alone)
                   --steps N             new tokens at most (default 256); also stops at EOS or BOS
                   --temperature T       0 takes the most likely token (default 1.0)

@@ -59,7 +59,8 @@ public final class ModelLoader {
      * Loads {@code path}: a Hugging Face folder, a llama2.c checkpoint file, or a jtune training checkpoint (see the
      * class comment). {@code tokenizer}: null, or a {@code tokenizer.json} or llama2.c {@code .bin} tokenizer that
      * replaces the one found. With {@code trainable} the parameters can be trained; {@code transform} is applied to
-     * every linear layer ({@link LlamaModel#create}).
+     * every linear layer ({@link LlamaModel#create}), to a layer stored quantized as the frozen weight read from the
+     * file ({@link WeightTransform#applyQuantized}).
      */
     public static LoadedModel load(Session s, Path path, Path tokenizer, boolean trainable, WeightTransform transform,
                                    boolean checkpointing) throws IOException {
@@ -101,7 +102,7 @@ public final class ModelLoader {
         SafeTensorsModel files = SafeTensorsModel.open(dir);
         try {
             QuantizedLayersProvider.Layers quantized = config.quantization() == null ? null
-                    : QuantizedFolder.open(dir.resolve(CONFIG), config.quantization(), files, transform);
+                    : QuantizedFolder.open(dir.resolve(CONFIG), config.quantization(), files);
             Predicate<String> ignored = n -> n.endsWith(".rotary_emb.inv_freq")
                     || (c.tiedEmbeddings() && n.equals("lm_head.weight"))
                     || (quantized != null && quantized.used().contains(n));
@@ -209,7 +210,7 @@ public final class ModelLoader {
         LlamaModel model;
         try {
             model = quantized == null ? LlamaModel.create(s, c, weights, trainable, transform, checkpointing)
-                    : QuantizedFolder.create(s, c, weights, quantized, trainable, checkpointing);
+                    : QuantizedFolder.create(s, c, weights, quantized, trainable, transform, checkpointing);
         } catch (UncheckedIOException e) {
             weights.closeAll();
             throw e.getCause();

@@ -33,8 +33,10 @@ import jtune.engine.tensor.Tensor;
  * <p>{@link LlamaModel#create} asks its {@link WeightSource} for every linear layer's dense (out, in) weight before
  * handing it to the {@link WeightTransform}. For a quantized layer there is no such tensor, so the source gives a
  * stand-in that holds no memory (one f32 zero seen through zero strides, counted nowhere) and the transform, which
- * always replaces it, returns the provider's weight instead; a stand-in that no transform replaced (a file
- * quantizing a tensor that is not a linear layer's, such as the embedding) is refused.
+ * always replaces it, reads the provider's weight instead and hands it to the caller's transform as the base of
+ * {@link WeightTransform#applyQuantized} (the identity keeps it; an adapter wraps it; PEQA trains its scales); a
+ * stand-in that no transform replaced (a file quantizing a tensor that is not a linear layer's, such as the
+ * embedding) is refused. Every other layer goes to the caller's {@link WeightTransform#apply} as usual.
  */
 final class QuantizedFolder {
     /** Largest config.json read, as {@link HfConfig} has it. */
@@ -74,12 +76,9 @@ final class QuantizedFolder {
         return new Config(HfConfig.parse(Json.write(root), file.toString()), (Map<String, Object>) q);
     }
 
-    /**
-     * The layers of {@code files} per the provider of {@code quantization}'s "quant_method". A model built with an
-     * adapter ({@code transform} other than the identity) is refused: adapters take a dense base.
-     */
-    static QuantizedLayersProvider.Layers open(Path configFile, Map<String, Object> quantization, SafeTensorsModel files,
-                                               WeightTransform transform) throws IOException {
+    /** The layers of {@code files} per the provider of {@code quantization}'s "quant_method". */
+    static QuantizedLayersProvider.Layers open(Path configFile, Map<String, Object> quantization,
+                                               SafeTensorsModel files) throws IOException {
         if (!(quantization.get("quant_method") instanceof String method)) {
             throw new FormatException(configFile + ": \"" + KEY + "\" needs \"quant_method\", a string such as \"jtune\"");
         }
@@ -87,11 +86,6 @@ final class QuantizedFolder {
         for (QuantizedLayersProvider p : ServiceLoader.load(QuantizedLayersProvider.class,
                 QuantizedFolder.class.getClassLoader())) {
             if (p.quantMethod().equals(method)) {
-                if (transform != WeightTransform.IDENTITY) {
-                    throw new IllegalArgumentException(configFile.getParent() + " holds a quantized model, which jtune "
-                            + "loads only as it is (for eval, generate); a method that wraps the dense weights (an "
-                            + "adapter) needs an unquantized model");
-                }
                 return p.open(configFile, quantization, files);
             }
             known.add("\"" + p.quantMethod() + "\"");
@@ -102,11 +96,12 @@ final class QuantizedFolder {
     }
 
     /**
-     * The model whose quantized layers come from {@code layers} and every other tensor from {@code dense}; on a
-     * failure the weights built so far are closed (the dense tensors are the caller's to close).
+     * The model whose quantized layers come from {@code layers} and every other tensor from {@code dense}, built with
+     * {@code transform} (see the class comment); on a failure the weights built over the provider's are closed (the
+     * dense tensors are the caller's to close).
      */
     static LlamaModel create(Session s, LlamaConfig c, WeightSource dense, QuantizedLayersProvider.Layers layers,
-                             boolean trainable, boolean checkpointing) {
+                             boolean trainable, WeightTransform transform, boolean checkpointing) {
         Set<String> standIns = new LinkedHashSet<>();
         List<LinearWeight> built = new ArrayList<>();
         WeightSource source = (s2, name, init, category, dims) -> {
@@ -116,20 +111,28 @@ final class QuantizedFolder {
             }
             return dense.tensor(s2, name, init, category, dims);
         };
-        WeightTransform transform = (s2, layer, base) -> {
+        WeightTransform composed = (s2, layer, base) -> {
             if (!standIns.remove(layer)) {
-                return base;
+                return transform.apply(s2, layer, base);
             }
+            LinearWeight stored;
             try {
-                LinearWeight w = layers.weight(s2, layer, base.outFeatures(), base.inFeatures());
-                built.add(w);
-                return w;
+                stored = layers.weight(s2, layer, base.outFeatures(), base.inFeatures());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
+            LinearWeight w;
+            try {
+                w = transform.applyQuantized(s2, layer, stored);
+            } catch (RuntimeException e) {
+                stored.close();
+                throw e;
+            }
+            built.add(w);
+            return w;
         };
         try {
-            LlamaModel model = LlamaModel.create(s, c, source, trainable, transform, checkpointing);
+            LlamaModel model = LlamaModel.create(s, c, source, trainable, composed, checkpointing);
             if (!standIns.isEmpty()) {
                 model.close();
                 throw new IllegalArgumentException("the quantized model stores '" + standIns.iterator().next()

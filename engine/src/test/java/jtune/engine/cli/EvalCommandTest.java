@@ -10,6 +10,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import jtune.engine.io.Json;
 import org.junit.jupiter.api.Test;
@@ -37,6 +39,30 @@ class EvalCommandTest {
         assertUsageError(run("eval", "--model", model, "--data", data, "--seq", "long"), "option --seq must be a whole number");
         assertUsageError(run("eval", "--model", model, "--data", data, "--stride", "4"), "unknown option --stride");
         assertUsageError(run("eval", "--model", model, "--data", data, "--json=yes"), "unknown option --json");
+    }
+
+    /**
+     * {@code --scales} and {@code --adapter} are the methods module's (a {@link LoadOptionProvider}); without it, as in
+     * this module's tests, each fails in one sentence saying so, after the usage checks.
+     */
+    @Test
+    void scalesAndAdapterNeedTheMethodsModule() throws IOException {
+        String model = Files.createDirectory(dir.resolve("model")).toString();
+        String data = Files.writeString(dir.resolve("data.txt"), "Once upon a time.").toString();
+        String set = Files.createDirectory(dir.resolve("set")).toString();
+        for (String[] c : new String[][]{{"eval", "--data", data, "--scales", set}, {"generate", "--adapter", set}}) {
+            List<String> argv = new ArrayList<>(List.of(c[0], "--model", model));
+            argv.addAll(List.of(c).subList(1, c.length));
+            GenerateCommandTest.Run r = run(argv.toArray(String[]::new));
+            assertThat(r.status()).as(r.err()).isEqualTo(1);
+            assertThat(r.err().lines().filter(l -> l.startsWith("jtune: ")).toList()).singleElement().asString()
+                    .isEqualTo("jtune: " + c[c.length - 2] + " needs the jtune.methods module (PEQA and LoRA), "
+                            + "which is not in this build");
+        }
+        assertUsageError(run("eval", "--model", model, "--data", data, "--scales", set, "--adapter", set),
+                "give --scales or --adapter, not both");
+        assertUsageError(run("generate", "--model", model, "--adapter", dir.resolve("absent").toString()),
+                "--adapter: there is no folder");
     }
 
     /**

@@ -34,7 +34,10 @@ public final class FinetuneCommand implements CommandProvider {
     public String help() {
         return """
                   finetune                  fine-tune a model on a text file: LoRA, QLoRA or PEQA
-                      --model PATH --tokenizer FILE   as for eval
+                      --model PATH --tokenizer FILE   as for eval; a folder written by jtune quantize is taken
+                                            as stored: lora and qlora put adapters over its layers, peqa trains
+                                            their scales (integer codes without LoRC only), --bits and --group do
+                                            not apply
                       --data FILE           the text, tokenized whole; its last --eval-fraction (default 0.1) is
                                             held out
                       --method lora|qlora|peqa  lora: adapters over the frozen f32 model; qlora: adapters over NF4
@@ -52,7 +55,7 @@ public final class FinetuneCommand implements CommandProvider {
                       --checkpointing       recompute each block's activations in backward (less memory)
                       --out DIR             where the adapter (adapter_config.json, adapter_model.safetensors) or the
                                             scale set (peqa_config.json, peqa_scales.safetensors) goes (default
-                                            runs/finetune)
+                                            runs/finetune); eval and generate take it with --adapter or --scales
                       --scales DIR          peqa: start from a saved scale set (with --steps 0: evaluate it)
                 """;
     }

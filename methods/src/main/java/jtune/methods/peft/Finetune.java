@@ -15,6 +15,8 @@ import jtune.engine.io.LoadedModel;
 import jtune.engine.io.ModelLoader;
 import jtune.engine.model.CausalLM;
 import jtune.engine.model.Perplexity;
+import jtune.engine.nn.DenseWeight;
+import jtune.engine.nn.LinearWeight;
 import jtune.engine.nn.Parameter;
 import jtune.engine.nn.Session;
 import jtune.engine.nn.WeightTransform;
@@ -43,7 +45,11 @@ import jtune.methods.quant.QuantizedWeight;
  *       asymmetric integers in groups of {@code group} (0: per output channel); the scales of the target layers
  *       train, the codes and zero points stay frozen (PEQA).</li>
  * </ul>
- * Embeddings, norms and an untied output head stay f32 and frozen. The text is read as UTF-8 (CRLF as LF) and
+ * Embeddings, norms and an untied output head stay f32 and frozen. Over a folder written by {@code jtune quantize}
+ * the stored quantized layers are the frozen base as they are ({@link WeightTransform#applyQuantized}), so
+ * {@code bits} and {@code group} do not apply (a line on the progress stream says so for qlora and peqa): lora and
+ * qlora put their adapters over them (integer codes with or without LoRC, or NF4); peqa trains the scales of their
+ * integer codes and refuses NF4 layers and LoRC-corrected ones. The text is read as UTF-8 (CRLF as LF) and
  * tokenized whole with the model's tokenizer and its special tokens, as {@code jtune eval} does; its last
  * {@code evalFraction} of tokens is held out. The held-out perplexity ({@link Perplexity}, windows of {@code seq}
  * tokens) is measured before training (for PEQA, the RTN model's) and after. Training: AdamW (β 0.9, 0.999,
@@ -80,8 +86,9 @@ public final class Finetune {
      * @param data          the text
      * @param method        what trains
      * @param lora          the adapters' settings (lora, qlora); the targets also pick PEQA's trained layers
-     * @param bits          PEQA's integer bits (2, 3, 4 or 8)
-     * @param group         PEQA: elements per scale (0: per output channel); QLoRA: the NF4 block (0: 64)
+     * @param bits          PEQA's integer bits (2, 3, 4 or 8); unused over layers stored quantized
+     * @param group         PEQA: elements per scale (0: per output channel); QLoRA: the NF4 block (0: 64); unused
+     *                      over layers stored quantized
      * @param steps         updates; 0 only measures the held-out perplexity
      * @param lr            peak learning rate
      * @param warmup        warm-up updates
@@ -166,12 +173,17 @@ public final class Finetune {
             Session s = new Session(backend, pool);
             Map<String, PeqaWeight> peqa = new LinkedHashMap<>();
             LoraAdapters lora = o.method() == Method.PEQA ? null : new LoraAdapters(o.lora(), o.seed());
-            WeightTransform t = switch (o.method()) {
+            boolean[] stored = new boolean[1];
+            WeightTransform t = notingStored(switch (o.method()) {
                 case LORA -> lora.over(WeightTransform.IDENTITY, o.seed());
                 case QLORA -> lora.over(quantizer(o.baseFormat()), o.seed());
                 case PEQA -> PeqaWeight.rtn(o.baseFormat(), o.lora()::targets, peqa);
-            };
+            }, stored);
             try (LoadedModel loaded = ModelLoader.load(s, o.model(), o.tokenizer(), false, t, o.checkpointing())) {
+                if (stored[0] && o.method() != Method.LORA) {
+                    err.println("jtune: " + o.model() + " is stored quantized; " + o.method() + " takes its layers as "
+                            + "they are, so --bits and --group do not apply");
+                }
                 int trainLayers = o.method() == Method.PEQA ? peqa.size() : lora.weights().size();
                 if (trainLayers == 0) {
                     throw new IllegalArgumentException(o.model() + " has none of the target layers "
@@ -203,8 +215,8 @@ public final class Finetune {
                 long trainable = loaded.model().parameters().stream().filter(Parameter::trainable)
                         .mapToLong(p -> p.value().size()).sum();
                 err.printf(Locale.ROOT, "jtune: %s; %s: %d layers, %,d trainable parameters; %d tokens, %d for "
-                                + "training and %d held out%n", loaded.description(), describe(o), trainLayers,
-                        trainable, tokens.length, cut, heldOut.length);
+                                + "training and %d held out%n", loaded.description(), describe(o, stored[0]),
+                        trainLayers, trainable, tokens.length, cut, heldOut.length);
                 Perplexity.Result before = heldOut(s, model, heldOut, o.seq());
                 float[] losses = new float[0];
                 if (o.steps() > 0) {
@@ -213,7 +225,7 @@ public final class Finetune {
                 Perplexity.Result after = o.steps() > 0 ? heldOut(s, model, heldOut, o.seq()) : before;
                 List<Path> saved = List.of();
                 if (o.out() != null) {
-                    saved = save(o, lora, peqa);
+                    saved = save(o, lora, peqa, stored[0]);
                 }
                 return new Result(loaded.description(), trainable, trainLayers, cut, heldOut.length, before, after,
                         losses, peaks(ledger), ledger.table(), saved);
@@ -221,11 +233,18 @@ public final class Finetune {
         }
     }
 
-    /** "peqa over int4 g32 asym f32 (RTN)", "qlora r 8 alpha 16 over nf4 b64 dq", "lora r 8 alpha 16 (rsLoRA)". */
-    static String describe(Options o) {
+    /**
+     * "peqa over int4 g32 asym f32 (RTN)", "qlora r 8 alpha 16 over nf4 b64 dq", "lora r 8 alpha 16 (rsLoRA)";
+     * {@code stored}: the model's layers came stored quantized.
+     */
+    static String describe(Options o, boolean stored) {
         LoraConfig c = o.lora();
         String adapter = String.format(Locale.ROOT, " r %d alpha %s%s dropout %s on %s", c.rank(), number(c.alpha()),
                 c.rslora() ? " (rsLoRA)" : "", number(c.dropout()), String.join(",", c.targets()));
+        if (stored) {
+            return (o.method() == Method.PEQA ? "peqa: trainable scales of " + String.join(",", c.targets())
+                    : o.method() + adapter) + " over the stored quantized layers";
+        }
         return switch (o.method()) {
             case LORA -> "lora" + adapter + " over the dense f32 model";
             case QLORA -> "qlora" + adapter + " over " + o.baseFormat();
@@ -238,17 +257,44 @@ public final class Finetune {
         return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
     }
 
-    /** Replaces each decoder-block layer by its frozen {@code format} quantization (NF4 for QLoRA). */
+    /**
+     * Replaces each decoder-block layer by its frozen {@code format} quantization (NF4 for QLoRA); a layer stored
+     * quantized stays as it is.
+     */
     private static WeightTransform quantizer(QuantFormat format) {
-        return (s, layer, dense) -> {
-            if (!LoraConfig.isBlockLayer(layer)) {
-                return dense;
+        return new WeightTransform() {
+            @Override
+            public LinearWeight apply(Session s, String layer, DenseWeight dense) {
+                if (!LoraConfig.isBlockLayer(layer)) {
+                    return dense;
+                }
+                try (dense) {
+                    float[] w = dense.weight().value().toFloatArray();
+                    int rows = Math.toIntExact(dense.outFeatures()), cols = Math.toIntExact(dense.inFeatures());
+                    return new QuantizedWeight(Nf4Quantizer.quantize(w, rows, cols, format).toMatrix(s.pool(),
+                            layer + ".weight"));
+                }
             }
-            try (dense) {
-                float[] w = dense.weight().value().toFloatArray();
-                int rows = Math.toIntExact(dense.outFeatures()), cols = Math.toIntExact(dense.inFeatures());
-                return new QuantizedWeight(Nf4Quantizer.quantize(w, rows, cols, format).toMatrix(s.pool(),
-                        layer + ".weight"));
+
+            @Override
+            public LinearWeight applyQuantized(Session s, String layer, LinearWeight stored) {
+                return stored;
+            }
+        };
+    }
+
+    /** {@code t}, setting {@code stored[0]} when a layer comes stored quantized. */
+    private static WeightTransform notingStored(WeightTransform t, boolean[] stored) {
+        return new WeightTransform() {
+            @Override
+            public LinearWeight apply(Session s, String layer, DenseWeight dense) {
+                return t.apply(s, layer, dense);
+            }
+
+            @Override
+            public LinearWeight applyQuantized(Session s, String layer, LinearWeight base) {
+                stored[0] = true;
+                return t.applyQuantized(s, layer, base);
             }
         };
     }
@@ -268,13 +314,16 @@ public final class Finetune {
         }
     }
 
-    private static List<Path> save(Options o, LoraAdapters lora, Map<String, PeqaWeight> peqa) throws IOException {
+    private static List<Path> save(Options o, LoraAdapters lora, Map<String, PeqaWeight> peqa, boolean stored)
+            throws IOException {
         Path dir = o.out();
         if (lora != null) {
             lora.save(dir, o.model().toString());
             return List.of(dir.resolve(LoraAdapters.CONFIG), dir.resolve(LoraAdapters.WEIGHTS));
         }
-        PeqaScales.save(dir, peqa, o.model().toString(), "rtn " + o.baseFormat());
+        PeqaScales.save(dir, peqa, o.model().toString(), stored
+                ? "the codes stored there, " + peqa.values().iterator().next().matrix().format()
+                : "rtn " + o.baseFormat());
         return List.of(dir.resolve(PeqaScales.CONFIG), dir.resolve(PeqaScales.SCALES));
     }
 

@@ -17,9 +17,11 @@ import jtune.engine.io.Json;
 import jtune.engine.io.SafeTensors;
 import jtune.engine.io.SafeTensorsReader;
 import jtune.engine.io.SafeTensorsWriter;
+import jtune.engine.nn.DenseWeight;
 import jtune.engine.nn.LinearWeight;
 import jtune.engine.nn.Session;
 import jtune.engine.nn.WeightTransform;
+import jtune.engine.tensor.Tensor;
 
 /**
  * The LoRA adapters of one model: {@link #over} makes the {@link WeightTransform} that puts a {@link LoraWeight} on
@@ -69,24 +71,38 @@ public final class LoraAdapters {
     /**
      * The transform that applies {@code inner} to every layer (the identity, or a quantizer for QLoRA) and then puts
      * an adapter on each targeted decoder-block layer, its A drawn from {@code SplittableRandom(seed)} in model order.
+     * A layer the model file stores quantized goes through {@code inner}'s {@link WeightTransform#applyQuantized}
+     * (the identity and QLoRA's quantizer keep it as stored) and gets its adapter over that frozen base.
      */
     public WeightTransform over(WeightTransform inner, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
-        return (s, layer, dense) -> {
-            LinearWeight base = inner.apply(s, layer, dense);
-            if (!config.targets(layer)) {
-                return base;
+        return new WeightTransform() {
+            @Override
+            public LinearWeight apply(Session s, String layer, DenseWeight dense) {
+                return adapt(s, layer, inner.apply(s, layer, dense), rng);
             }
-            LoraWeight w;
-            try {
-                w = LoraWeight.create(s, layer, base, config, rng, dropout, weights.size());
-            } catch (RuntimeException e) {
-                base.close();
-                throw e;
+
+            @Override
+            public LinearWeight applyQuantized(Session s, String layer, LinearWeight stored) {
+                return adapt(s, layer, inner.applyQuantized(s, layer, stored), rng);
             }
-            weights.put(layer, w);
-            return w;
         };
+    }
+
+    /** An adapter over {@code base} when {@code layer} is targeted, else {@code base}; closes base on a failure. */
+    private LinearWeight adapt(Session s, String layer, LinearWeight base, SplittableRandom rng) {
+        if (!config.targets(layer)) {
+            return base;
+        }
+        LoraWeight w;
+        try {
+            w = LoraWeight.create(s, layer, base, config, rng, dropout, weights.size());
+        } catch (RuntimeException e) {
+            base.close();
+            throw e;
+        }
+        weights.put(layer, w);
+        return w;
     }
 
     /** Merges every adapter into its (dense) base; see {@link LoraWeight#merge}. */
@@ -197,8 +213,8 @@ public final class LoraAdapters {
             Set<String> expected = new HashSet<>();
             for (Map.Entry<String, LoraWeight> e : weights.entrySet()) {
                 String a = PREFIX + e.getKey() + ".lora_A.weight", b = PREFIX + e.getKey() + ".lora_B.weight";
-                r.read(a, e.getValue().a().value());
-                r.read(b, e.getValue().b().value());
+                read(r, a, e.getKey(), e.getValue().a().value());
+                read(r, b, e.getKey(), e.getValue().b().value());
                 expected.add(a);
                 expected.add(b);
             }
@@ -209,6 +225,21 @@ public final class LoraAdapters {
                 }
             }
         }
+    }
+
+    /** Reads factor {@code name} of {@code layer}'s adapter into {@code dst}, saying so when it is not this model's. */
+    private static void read(SafeTensorsReader r, String name, String layer, Tensor dst) throws IOException {
+        if (!r.contains(name)) {
+            throw new SafeTensors.FormatException(r.file() + " has no tensor '" + name + "', which this model's layer '"
+                    + layer + "' needs; the adapter was made for a model with other layers");
+        }
+        SafeTensors.Entry e = r.entry(name);
+        if (!e.shape().equals(dst.shape())) {
+            throw new SafeTensors.FormatException(r.file() + ": tensor '" + name + "' is " + e.shape() + ", but this "
+                    + "model's layer '" + layer + "' needs " + dst.shape() + "; the adapter was made for a model with "
+                    + "other layer shapes");
+        }
+        r.read(name, dst);
     }
 
     private static void expect(Path file, Map<String, Object> c, String key, Object value, boolean required)

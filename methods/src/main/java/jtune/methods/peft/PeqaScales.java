@@ -16,6 +16,7 @@ import jtune.engine.io.Json;
 import jtune.engine.io.SafeTensors;
 import jtune.engine.io.SafeTensorsReader;
 import jtune.engine.io.SafeTensorsWriter;
+import jtune.engine.tensor.DType;
 import jtune.engine.tensor.QuantFormat;
 import jtune.engine.tensor.QuantizedMatrix;
 
@@ -65,11 +66,48 @@ public final class PeqaScales {
     }
 
     /**
-     * Reads the scale set in {@code dir} into {@code weights}: the same layers, the same format, and the same codes and
-     * zero points (by their CRC-32) as when the set was saved; otherwise fails saying what differs.
+     * What a scale set's {@value #CONFIG} says.
+     *
+     * @param format    the integer format of the base its scales were trained on, with f32 scales
+     * @param layers    the layers it holds scales for, in model order
+     * @param baseModel the model the base was quantized from, as saved
+     * @param quantizer how, as saved
      */
-    public static void load(Path dir, Map<String, PeqaWeight> weights) throws IOException {
+    public record Settings(QuantFormat format, List<String> layers, String baseModel, String quantizer) {
+        public Settings {
+            layers = List.copyOf(layers);
+        }
+    }
+
+    /**
+     * Reads {@code dir}'s {@value #CONFIG}: a jtune scale set with a format that exists and a list of layers; fails
+     * with one sentence naming the file and the field otherwise.
+     */
+    public static Settings readConfig(Path dir) throws IOException {
         Path file = dir.resolve(CONFIG);
+        Map<String, Object> c = config(file);
+        if (!(c.get("bits") instanceof Number bits) || !(c.get("group_size") instanceof Number group)
+                || !(c.get("symmetric") instanceof Boolean symmetric)) {
+            throw new SafeTensors.FormatException(file + " must give \"bits\", \"group_size\" (numbers) and "
+                    + "\"symmetric\" (true or false)");
+        }
+        QuantFormat f;
+        try {
+            f = QuantFormat.integer(bits.intValue(), group.intValue(), symmetric, DType.F32);
+        } catch (IllegalArgumentException e) {
+            throw new SafeTensors.FormatException(file + " declares a format jtune does not have: " + e.getMessage());
+        }
+        if (!(c.get("layers") instanceof List<?> l) || l.isEmpty()) {
+            throw new SafeTensors.FormatException(file + ": \"layers\" must be the non-empty list of the layers "
+                    + "whose scales the set holds");
+        }
+        List<String> layers = new ArrayList<>();
+        l.forEach(x -> layers.add(String.valueOf(x)));
+        return new Settings(f, layers, String.valueOf(c.get("base_model")), String.valueOf(c.get("quantizer")));
+    }
+
+    /** {@code file} parsed, checked to be a jtune PEQA scale set's config. */
+    private static Map<String, Object> config(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "no PEQA scale set here");
         }
@@ -83,6 +121,16 @@ public final class PeqaScales {
             throw new SafeTensors.FormatException(file + " is not a jtune PEQA scale set (its \"format\" is "
                     + Json.write(c.get("format")) + ", not \"" + FORMAT + "\")");
         }
+        return c;
+    }
+
+    /**
+     * Reads the scale set in {@code dir} into {@code weights}: the same layers, the same format, and the same codes and
+     * zero points (by their CRC-32) as when the set was saved; otherwise fails saying what differs.
+     */
+    public static void load(Path dir, Map<String, PeqaWeight> weights) throws IOException {
+        Path file = dir.resolve(CONFIG);
+        Map<String, Object> c = config(file);
         QuantFormat f = format(weights);
         String have = f.bits() + "-bit, group " + f.groupSize() + (f.symmetric() ? ", symmetric" : ", asymmetric");
         String saved = c.get("bits") + "-bit, group " + c.get("group_size")

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 import jtune.engine.backend.Checks;
+import jtune.engine.nn.DenseWeight;
 import jtune.engine.nn.LinearWeight;
 import jtune.engine.nn.Parameter;
 import jtune.engine.nn.Session;
@@ -15,6 +16,7 @@ import jtune.engine.tensor.MemoryPool;
 import jtune.engine.tensor.QuantFormat;
 import jtune.engine.tensor.QuantizedMatrix;
 import jtune.engine.tensor.Tensor;
+import jtune.methods.quant.LorcWeight;
 import jtune.methods.quant.QuantizedWeight;
 import jtune.methods.quant.Rtn;
 
@@ -83,28 +85,104 @@ public final class PeqaWeight implements LinearWeight {
     }
 
     /**
+     * A PEQA weight over {@code source} (an integer format), which it takes over: the codes stay the very tensor they
+     * are (a file's mapped codes stay mapped and are never written), the scales are copied (widened from BF16) into a
+     * new trainable f32 tensor named {@code source.name()}{@code .scales}, and BF16 zero points are widened into a new
+     * frozen f32 tensor; the source's scales, and its zero points when widened, are closed. The weight's format is
+     * the source's with f32 scales.
+     */
+    public static PeqaWeight over(MemoryPool pool, QuantizedMatrix source) {
+        QuantFormat f = source.format();
+        if (f.kind() != QuantFormat.Kind.INT) {
+            throw new IllegalArgumentException("PEQA trains the scales of an integer-quantized weight; " + source
+                    + " is " + f + " (NF4 has absmax values, not scales on an integer grid)");
+        }
+        QuantFormat trained = QuantFormat.integer(f.bits(), f.groupSize(), f.symmetric(), DType.F32);
+        boolean widenZeros = f.hasZeros() && source.zeros().dtype() != DType.F32;
+        Tensor scales = pool.allocate(source.name() + ".scales", DType.F32, Category.TRAINABLE_PARAMETERS,
+                source.rows(), source.groups());
+        Tensor zeros = widenZeros ? pool.allocate(source.name() + ".zeros", DType.F32, Category.FROZEN_WEIGHTS,
+                source.rows(), source.groups()) : source.zeros();
+        try {
+            float[] s = new float[source.rows() * source.groups()];
+            float[] z = new float[s.length];
+            float[] row = new float[source.groups()];
+            for (int i = 0; i < source.rows(); i++) {
+                source.rowScales(i, row);
+                System.arraycopy(row, 0, s, i * row.length, row.length);
+                source.rowZeros(i, row);
+                System.arraycopy(row, 0, z, i * row.length, row.length);
+            }
+            scales.copyFrom(s);
+            if (widenZeros) {
+                zeros.copyFrom(z);
+            }
+            QuantizedMatrix m = QuantizedMatrix.of(source.name(), trained, source.rows(), source.cols(),
+                    source.codes(), scales, zeros);
+            source.scales().close();
+            if (widenZeros) {
+                source.zeros().close();
+            }
+            return new PeqaWeight(m);
+        } catch (RuntimeException e) {
+            scales.close();
+            if (widenZeros) {
+                zeros.close();
+            }
+            throw e;
+        }
+    }
+
+    /**
      * The transform that quantizes each decoder-block linear layer ("model.layers.N.*") by round-to-nearest in the
      * integer {@code format} ({@link Rtn}): the layers {@code trained} accepts become PEQA weights, recorded in
      * {@code made} by layer name in model order; the others frozen {@link QuantizedWeight}s. Other layers (an untied
-     * output head) stay as they are.
+     * output head) stay as they are. A layer the model file stores quantized is taken as it is stored instead
+     * ({@code format} does not apply to it): the accepted ones become PEQA weights over its codes ({@link #over}),
+     * which must be integer codes without a LoRC correction; the others stay as stored.
      */
     public static WeightTransform rtn(QuantFormat format, Predicate<String> trained, Map<String, PeqaWeight> made) {
-        return (s, layer, dense) -> {
-            if (!LoraConfig.isBlockLayer(layer)) {
-                return dense;
+        return new WeightTransform() {
+            @Override
+            public LinearWeight apply(Session s, String layer, DenseWeight dense) {
+                if (!LoraConfig.isBlockLayer(layer)) {
+                    return dense;
+                }
+                try (dense) {
+                    float[] w = dense.weight().value().toFloatArray();
+                    int rows = Math.toIntExact(dense.outFeatures()), cols = Math.toIntExact(dense.inFeatures());
+                    QuantizedMatrix m = Rtn.quantize(w, rows, cols, format).toMatrix(s.pool(), layer + ".weight");
+                    if (!trained.test(layer)) {
+                        return new QuantizedWeight(m);
+                    }
+                    try (m) {
+                        PeqaWeight p = copyOf(s.pool(), m);
+                        made.put(layer, p);
+                        return p;
+                    }
+                }
             }
-            try (dense) {
-                float[] w = dense.weight().value().toFloatArray();
-                int rows = Math.toIntExact(dense.outFeatures()), cols = Math.toIntExact(dense.inFeatures());
-                QuantizedMatrix m = Rtn.quantize(w, rows, cols, format).toMatrix(s.pool(), layer + ".weight");
+
+            @Override
+            public LinearWeight applyQuantized(Session s, String layer, LinearWeight stored) {
                 if (!trained.test(layer)) {
-                    return new QuantizedWeight(m);
+                    return stored;
                 }
-                try (m) {
-                    PeqaWeight p = copyOf(s.pool(), m);
-                    made.put(layer, p);
-                    return p;
+                if (stored instanceof LorcWeight) {
+                    throw new IllegalArgumentException("PEQA does not train layers with a LoRC correction, and layer '"
+                            + layer + "' is stored with one; quantize the model without --lorc-rank for peqa, or "
+                            + "fine-tune this one with lora or qlora");
                 }
+                if (!(stored instanceof QuantizedWeight q) || q.matrix().format().kind() != QuantFormat.Kind.INT) {
+                    throw new IllegalArgumentException("PEQA trains the scales of integer codes, but layer '" + layer
+                            + "' is stored as " + (stored instanceof QuantizedWeight q ? q.matrix().format()
+                            : stored.getClass().getSimpleName()) + " (NF4 has absmax values, not scales on an "
+                            + "integer grid); quantize the model with rtn or gptq for peqa, or fine-tune this one "
+                            + "with lora or qlora");
+                }
+                PeqaWeight p = over(s.pool(), q.matrix());
+                made.put(layer, p);
+                return p;
             }
         };
     }
