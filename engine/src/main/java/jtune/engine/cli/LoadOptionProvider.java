@@ -9,7 +9,7 @@ import jtune.engine.nn.WeightTransform;
  * method another module holds, found with {@link java.util.ServiceLoader}: {@code --scales DIR} (a PEQA scale set)
  * and {@code --adapter DIR} (a LoRA adapter), both provided by {@code jtune.methods}. The engine knows the option
  * names, so that without the module they fail saying so rather than as unknown options. The option's folder becomes a
- * {@link WeightTransform} the model is built with; once it is built, {@link Attachment#finish} reads the method's
+ * {@link WeightTransform} the model is built with; once it is built, {@link Finish#run} reads the method's
  * tensors into the weights the transform made.
  */
 public interface LoadOptionProvider {
@@ -22,16 +22,21 @@ public interface LoadOptionProvider {
      */
     Attachment open(Path dir) throws IOException;
 
-    /** What one model is loaded with. */
-    interface Attachment {
-        /** The transform to build the model with; applied to dense layers and to layers stored quantized alike. */
-        WeightTransform transform();
+    /**
+     * What one model is loaded with: {@code transform} to build it with, applied to dense layers and to layers stored
+     * quantized alike, and {@code finish}, called once the model is built.
+     */
+    record Attachment(WeightTransform transform, Finish finish) {
+    }
 
+    /** The second half of an {@link Attachment}. */
+    @FunctionalInterface
+    interface Finish {
         /**
-         * Called once the model is built with {@link #transform()}: reads the method's tensors into the weights it
-         * made. Settings or tensors that are not this model's (another model, format or layer shape) fail with one
-         * sentence naming the file. Returns one phrase for the user: "the LoRA adapter DIR (r 8 on 35 layers)".
+         * Reads the method's tensors into the weights the transform made. Settings or tensors that are not this
+         * model's (another model, format or layer shape) fail with one sentence naming the file. Returns one phrase
+         * for the user: "the LoRA adapter DIR (r 8 on 35 layers)".
          */
-        String finish() throws IOException;
+        String run() throws IOException;
     }
 }

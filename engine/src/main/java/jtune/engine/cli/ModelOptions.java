@@ -83,7 +83,7 @@ record ModelOptions(Path path, Path tokenizer, LoadOptionProvider addOn, Path ad
         LoadedModel loaded = ModelLoader.load(s, path, tokenizer, false,
                 with == null ? WeightTransform.IDENTITY : with.transform(), false);
         try {
-            String note = with == null ? "" : "; with " + with.finish();
+            String note = with == null ? "" : "; with " + with.finish().run();
             if (loaded.tokenizer() == null) {
                 throw new Args.UsageException("no tokenizer was found for the model at " + path
                         + "; name one with --tokenizer FILE (a tokenizer.json or a llama2.c tokenizer.bin)");

@@ -25,21 +25,13 @@ public final class AdapterOption implements LoadOptionProvider {
         LoraConfig c = LoraAdapters.readConfig(dir);
         LoraAdapters adapters = new LoraAdapters(c, 0);
         WeightTransform t = adapters.over(WeightTransform.IDENTITY, 0);
-        return new Attachment() {
-            @Override
-            public WeightTransform transform() {
-                return t;
+        return new Attachment(t, () -> {
+            if (adapters.weights().isEmpty()) {
+                throw new SafeTensors.FormatException(dir.resolve(LoraAdapters.CONFIG) + " targets " + c.targets()
+                        + ", which this model has none of");
             }
-
-            @Override
-            public String finish() throws IOException {
-                if (adapters.weights().isEmpty()) {
-                    throw new SafeTensors.FormatException(dir.resolve(LoraAdapters.CONFIG) + " targets " + c.targets()
-                            + ", which this model has none of");
-                }
-                adapters.load(dir);
-                return "the LoRA adapter " + dir + " (r " + c.rank() + " on " + adapters.weights().size() + " layers)";
-            }
-        };
+            adapters.load(dir);
+            return "the LoRA adapter " + dir + " (r " + c.rank() + " on " + adapters.weights().size() + " layers)";
+        });
     }
 }

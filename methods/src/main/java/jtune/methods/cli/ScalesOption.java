@@ -28,22 +28,14 @@ public final class ScalesOption implements LoadOptionProvider {
         PeqaScales.Settings settings = PeqaScales.readConfig(dir);
         Map<String, PeqaWeight> made = new LinkedHashMap<>();
         WeightTransform t = PeqaWeight.rtn(settings.format(), settings.layers()::contains, made);
-        return new Attachment() {
-            @Override
-            public WeightTransform transform() {
-                return t;
+        return new Attachment(t, () -> {
+            if (made.isEmpty()) {
+                throw new SafeTensors.FormatException(dir.resolve(PeqaScales.CONFIG) + " holds scales for layers "
+                        + "such as '" + settings.layers().getFirst() + "', none of which this model has; it was "
+                        + "trained for " + settings.baseModel());
             }
-
-            @Override
-            public String finish() throws IOException {
-                if (made.isEmpty()) {
-                    throw new SafeTensors.FormatException(dir.resolve(PeqaScales.CONFIG) + " holds scales for layers "
-                            + "such as '" + settings.layers().getFirst() + "', none of which this model has; it was "
-                            + "trained for " + settings.baseModel());
-                }
-                PeqaScales.load(dir, made);
-                return "the PEQA scale set " + dir + " (" + made.size() + " layers, " + settings.format() + ")";
-            }
-        };
+            PeqaScales.load(dir, made);
+            return "the PEQA scale set " + dir + " (" + made.size() + " layers, " + settings.format() + ")";
+        });
     }
 }

@@ -53,29 +53,16 @@ public final class PeqaWeight implements LinearWeight {
      * closes {@code source}. The copy's format is the source's with f32 scales.
      */
     public static PeqaWeight copyOf(MemoryPool pool, QuantizedMatrix source) {
-        QuantFormat f = source.format();
-        if (f.kind() != QuantFormat.Kind.INT) {
-            throw new IllegalArgumentException("PEQA trains the scales of an integer-quantized weight; " + source
-                    + " is " + f + " (NF4 has absmax values, not scales on an integer grid)");
-        }
-        QuantFormat trained = QuantFormat.integer(f.bits(), f.groupSize(), f.symmetric(), DType.F32);
+        QuantFormat trained = trainedFormat(source);
         QuantizedMatrix m = QuantizedMatrix.allocate(pool, source.name(), trained, source.rows(), source.cols(),
                 Category.TRAINABLE_PARAMETERS);
         try {
             MemorySegment.copy(source.codes().segment(), source.codes().byteOffset(), m.codes().segment(),
                     m.codes().byteOffset(), source.rows() * source.rowBytes());
-            float[] s = new float[source.rows() * source.groups()];
-            float[] z = new float[s.length];
-            float[] row = new float[source.groups()];
-            for (int i = 0; i < source.rows(); i++) {
-                source.rowScales(i, row);
-                System.arraycopy(row, 0, s, i * row.length, row.length);
-                source.rowZeros(i, row);
-                System.arraycopy(row, 0, z, i * row.length, row.length);
-            }
-            m.scales().copyFrom(s);
+            float[][] sz = scalesAndZeros(source);
+            m.scales().copyFrom(sz[0]);
             if (trained.hasZeros()) {
-                m.zeros().copyFrom(z);
+                m.zeros().copyFrom(sz[1]);
             }
             return new PeqaWeight(m);
         } catch (RuntimeException e) {
@@ -92,30 +79,17 @@ public final class PeqaWeight implements LinearWeight {
      * the source's with f32 scales.
      */
     public static PeqaWeight over(MemoryPool pool, QuantizedMatrix source) {
-        QuantFormat f = source.format();
-        if (f.kind() != QuantFormat.Kind.INT) {
-            throw new IllegalArgumentException("PEQA trains the scales of an integer-quantized weight; " + source
-                    + " is " + f + " (NF4 has absmax values, not scales on an integer grid)");
-        }
-        QuantFormat trained = QuantFormat.integer(f.bits(), f.groupSize(), f.symmetric(), DType.F32);
+        QuantFormat f = source.format(), trained = trainedFormat(source);
         boolean widenZeros = f.hasZeros() && source.zeros().dtype() != DType.F32;
         Tensor scales = pool.allocate(source.name() + ".scales", DType.F32, Category.TRAINABLE_PARAMETERS,
                 source.rows(), source.groups());
         Tensor zeros = widenZeros ? pool.allocate(source.name() + ".zeros", DType.F32, Category.FROZEN_WEIGHTS,
                 source.rows(), source.groups()) : source.zeros();
         try {
-            float[] s = new float[source.rows() * source.groups()];
-            float[] z = new float[s.length];
-            float[] row = new float[source.groups()];
-            for (int i = 0; i < source.rows(); i++) {
-                source.rowScales(i, row);
-                System.arraycopy(row, 0, s, i * row.length, row.length);
-                source.rowZeros(i, row);
-                System.arraycopy(row, 0, z, i * row.length, row.length);
-            }
-            scales.copyFrom(s);
+            float[][] sz = scalesAndZeros(source);
+            scales.copyFrom(sz[0]);
             if (widenZeros) {
-                zeros.copyFrom(z);
+                zeros.copyFrom(sz[1]);
             }
             QuantizedMatrix m = QuantizedMatrix.of(source.name(), trained, source.rows(), source.cols(),
                     source.codes(), scales, zeros);
@@ -131,6 +105,30 @@ public final class PeqaWeight implements LinearWeight {
             }
             throw e;
         }
+    }
+
+    /** The format of a PEQA weight over {@code source}: its integer format with f32 scales; NF4 is refused. */
+    private static QuantFormat trainedFormat(QuantizedMatrix source) {
+        QuantFormat f = source.format();
+        if (f.kind() != QuantFormat.Kind.INT) {
+            throw new IllegalArgumentException("PEQA trains the scales of an integer-quantized weight; " + source
+                    + " is " + f + " (NF4 has absmax values, not scales on an integer grid)");
+        }
+        return QuantFormat.integer(f.bits(), f.groupSize(), f.symmetric(), DType.F32);
+    }
+
+    /** The scales and the zero points of {@code source} in f32, row-major (rows, groups) each. */
+    private static float[][] scalesAndZeros(QuantizedMatrix source) {
+        float[] s = new float[source.rows() * source.groups()];
+        float[] z = new float[s.length];
+        float[] row = new float[source.groups()];
+        for (int i = 0; i < source.rows(); i++) {
+            source.rowScales(i, row);
+            System.arraycopy(row, 0, s, i * row.length, row.length);
+            source.rowZeros(i, row);
+            System.arraycopy(row, 0, z, i * row.length, row.length);
+        }
+        return new float[][]{s, z};
     }
 
     /**

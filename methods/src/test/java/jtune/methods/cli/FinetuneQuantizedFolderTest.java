@@ -1,19 +1,16 @@
 package jtune.methods.cli;
 
+import static jtune.methods.cli.Run.jtune;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import jtune.engine.cli.Main;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -36,9 +33,6 @@ class FinetuneQuantizedFolderTest {
     Path tmp;
     private Path text;
 
-    private record Run(int status, String out, String err) {
-    }
-
     @BeforeEach
     void needsData() throws IOException {
         Assumptions.assumeTrue(Files.isRegularFile(STORIES) && Files.isRegularFile(TEXT),
@@ -48,23 +42,8 @@ class FinetuneQuantizedFolderTest {
         }
     }
 
-    static Run jtune(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        List<String> argv = new ArrayList<>(List.of("--backend", "scalar"));
-        argv.addAll(List.of(args));
-        int status = Main.run(argv, new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-    }
-
     private Path quantize(String name, String... options) {
-        Path dir = tmp.resolve(name);
-        List<String> argv = new ArrayList<>(List.of("quantize", "--model", STORIES.toString(), "--out",
-                dir.toString()));
-        argv.addAll(List.of(options));
-        Run r = jtune(argv.toArray(String[]::new));
-        assertThat(r.status()).as(r.err()).isZero();
-        return dir;
+        return Run.quantize(tmp.resolve(name), STORIES, options);
     }
 
     private Run finetune(Path model, String method, String out, String... more) {

@@ -1,10 +1,9 @@
 package jtune.methods.cli;
 
+import static jtune.methods.cli.Run.jtune;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,7 +13,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import jtune.engine.backend.ScalarBackend;
-import jtune.engine.cli.Main;
 import jtune.engine.io.HfExport;
 import jtune.engine.io.Json;
 import jtune.engine.io.LoadedModel;
@@ -67,9 +65,6 @@ class LoadOptionsTest {
     private final MemoryPool pool = new MemoryPool(new MemoryLedger());
     private final Session s = new Session(new ScalarBackend(), pool);
 
-    private record Run(int status, String out, String err) {
-    }
-
     /** What the in-memory model gives: its perplexity on {@code evalText} in windows of SEQ, and its greedy text. */
     private record Expected(double perplexity, String text) {
     }
@@ -85,15 +80,6 @@ class LoadOptionsTest {
     @AfterEach
     void close() {
         pool.close();
-    }
-
-    private static Run jtune(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        List<String> argv = new ArrayList<>(List.of("--backend", "scalar"));
-        argv.addAll(List.of(args));
-        int status = Main.run(argv, new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
     private static double evalPerplexity(String... args) {
@@ -146,13 +132,7 @@ class LoadOptionsTest {
     }
 
     private Path quantize(String name, String... options) {
-        Path dir = tmp.resolve(name);
-        List<String> argv = new ArrayList<>(List.of("quantize", "--model", STORIES.toString(), "--out",
-                dir.toString()));
-        argv.addAll(List.of(options));
-        Run r = jtune(argv.toArray(String[]::new));
-        assertThat(r.status()).as(r.err()).isZero();
-        return dir;
+        return Run.quantize(tmp.resolve(name), STORIES, options);
     }
 
     private static void assertRefused(Run r, String... sentence) {

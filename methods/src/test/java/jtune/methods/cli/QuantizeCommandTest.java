@@ -1,20 +1,15 @@
 package jtune.methods.cli;
 
+import static jtune.methods.cli.Run.jtune;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import jtune.engine.cli.Main;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -35,10 +30,6 @@ class QuantizeCommandTest {
     Path tmp;
     private Path text;
 
-    /** What one run printed. */
-    private record Run(int status, String out, String err) {
-    }
-
     @BeforeEach
     void needsData() throws IOException {
         Assumptions.assumeTrue(Files.isRegularFile(STORIES) && Files.isRegularFile(TEXT),
@@ -51,15 +42,6 @@ class QuantizeCommandTest {
         try (InputStream in = Files.newInputStream(TEXT)) {
             return Files.write(tmp.resolve(name), in.readNBytes(bytes));
         }
-    }
-
-    private static Run jtune(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        List<String> argv = new ArrayList<>(List.of("--backend", "scalar"));
-        argv.addAll(List.of(args));
-        int status = Main.run(argv, new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
     private static double perplexity(Run r) {
