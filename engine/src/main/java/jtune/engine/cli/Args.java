@@ -1,6 +1,7 @@
 package jtune.engine.cli;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -45,6 +46,28 @@ public final class Args {
                 positional.add(a);
             }
         }
+    }
+
+    private Args(Map<String, String> values, List<String> positional) {
+        this.values.putAll(values);
+        this.positional.addAll(positional);
+    }
+
+    /** Options by name, as {@link #values} gives them (a resumed run's stored ones), without positional arguments. */
+    public static Args of(Map<String, String> values) {
+        return new Args(values, List.of());
+    }
+
+    /** The options given, by name ("--seq" to "64"; a flag to "true"), in the order given. */
+    public Map<String, String> values() {
+        return Collections.unmodifiableMap(values);
+    }
+
+    /** These arguments, with {@code saved}'s options filling in those not given (a resumed run's stored options). */
+    public Args withDefaults(Map<String, String> saved) {
+        Map<String, String> merged = new LinkedHashMap<>(saved);
+        merged.putAll(values);
+        return new Args(merged, positional);
     }
 
     public List<String> positional() {

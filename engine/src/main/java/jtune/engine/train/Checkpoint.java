@@ -17,8 +17,9 @@ import jtune.engine.optim.Optimizer;
 import jtune.engine.tensor.Tensor;
 
 /**
- * A training checkpoint: one safetensors file holding every parameter of the model under its Hugging Face name,
- * the optimizer's state tensors under their own names ("optimizer.exp_avg.…"), and in "__metadata__" the step,
+ * A training checkpoint: one safetensors file holding every trainable parameter of the model under its name (a frozen
+ * one, such as the base of an adapter, comes back from wherever the model was loaded or generated), the optimizer's
+ * state tensors under their own names ("optimizer.exp_avg.…"), and in "__metadata__" the step,
  * the optimizer's name and step count, the data position (generator state, epoch, index), the elapsed
  * training time, the model config as JSON and whatever else the caller adds (the run's options). It is written
  * atomically ({@link SafeTensorsWriter}): a run stopped at any moment leaves the previous checkpoint or the new
@@ -42,7 +43,9 @@ public final class Checkpoint {
     public static void save(Path file, CausalLM model, Optimizer optimizer, State state) throws IOException {
         SafeTensorsWriter w = new SafeTensorsWriter();
         for (Parameter p : model.parameters()) {
-            w.add(p.name(), p.value());
+            if (p.trainable()) {
+                w.add(p.name(), p.value());
+            }
         }
         for (Map.Entry<String, Tensor> e : optimizer.state().entrySet()) {
             w.add(e.getKey(), e.getValue());
@@ -75,7 +78,7 @@ public final class Checkpoint {
     }
 
     /**
-     * Loads parameters and optimizer state into {@code model} and {@code optimizer} (which must have been built
+     * Loads the trainable parameters and the optimizer state into {@code model} and {@code optimizer} (which must have been built
      * for the same config and optimizer) and returns the recorded state.
      */
     public static State load(Path file, CausalLM model, Optimizer optimizer) throws IOException {
@@ -93,8 +96,10 @@ public final class Checkpoint {
             }
             Set<String> expected = new HashSet<>();
             for (Parameter p : model.parameters()) {
-                r.read(p.name(), p.value());
-                expected.add(p.name());
+                if (p.trainable()) {
+                    r.read(p.name(), p.value());
+                    expected.add(p.name());
+                }
             }
             for (Map.Entry<String, Tensor> e : optimizer.state().entrySet()) {
                 r.read(e.getKey(), e.getValue());

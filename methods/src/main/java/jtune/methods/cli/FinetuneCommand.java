@@ -4,11 +4,16 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import jtune.engine.backend.Backend;
 import jtune.engine.cli.Args;
 import jtune.engine.cli.CommandProvider;
+import jtune.engine.io.Json;
+import jtune.engine.train.Checkpoint;
 import jtune.methods.peft.Finetune;
 import jtune.methods.peft.LoraAdapters;
 import jtune.methods.peft.LoraConfig;
@@ -17,13 +22,15 @@ import jtune.methods.peft.PeqaScales;
 /**
  * {@code jtune finetune}: LoRA, QLoRA or PEQA fine-tuning of a model on a text file ({@link Finetune}), printing the
  * held-out perplexity before and after and the memory ledger, and writing the adapter (PEFT's format) or the PEQA
- * scale set into {@code --out}.
+ * scale set into {@code --out}, with the trainer's metrics.jsonl and checkpoint. The options a run was given are
+ * stored in its checkpoint; {@code --resume} takes those not given again from there, and refuses a change to those
+ * that decide the model, the adapters and the order of the data.
  */
 public final class FinetuneCommand implements CommandProvider {
     private static final Set<String> VALUED = Set.of("--model", "--tokenizer", "--data", "--method", "--rank",
             "--alpha", "--dropout", "--targets", "--bits", "--group", "--steps", "--lr", "--warmup", "--clip",
-            "--weight-decay", "--seq", "--batch", "--eval-fraction", "--seed", "--out", "--scales");
-    private static final Set<String> FLAGS = Set.of("--rslora", "--checkpointing");
+            "--weight-decay", "--seq", "--batch", "--eval-fraction", "--seed", "--out", "--scales", "--checkpoint-every");
+    private static final Set<String> FLAGS = Set.of("--rslora", "--checkpointing", "--resume");
 
     @Override
     public String name() {
@@ -55,7 +62,12 @@ public final class FinetuneCommand implements CommandProvider {
                       --checkpointing       recompute each block's activations in backward (less memory)
                       --out DIR             where the adapter (adapter_config.json, adapter_model.safetensors) or the
                                             scale set (peqa_config.json, peqa_scales.safetensors) goes (default
-                                            runs/finetune); eval and generate take it with --adapter or --scales
+                                            runs/finetune); eval and generate take it with --adapter or --scales;
+                                            metrics.jsonl and checkpoint.safetensors (the trained part and AdamW's
+                                            state) go there too
+                      --checkpoint-every N  (default 100; a checkpoint is also written at the end and on Ctrl-C)
+                      --resume              continue the run in --out from its checkpoint; options not given are
+                                            the run's, --steps, --lr, --warmup, --clip and --weight-decay may change
                       --scales DIR          peqa: start from a saved scale set (with --steps 0: evaluate it)
                 """;
     }
@@ -72,19 +84,46 @@ public final class FinetuneCommand implements CommandProvider {
 
     @Override
     public int run(Args args, Backend backend, PrintStream out, PrintStream err) throws IOException {
-        Finetune.Options o = options(args);
-        if (o.out() != null && (Files.exists(o.out().resolve(LoraAdapters.CONFIG))
-                || Files.exists(o.out().resolve(PeqaScales.CONFIG)))) {
-            throw new Args.UsageException("the folder " + o.out() + " already holds an adapter or a scale set; "
-                    + "name a new one with --out");
+        Map<String, String> given = new LinkedHashMap<>(args.values());
+        given.remove("--out");
+        given.remove("--resume");
+        Path dir = Path.of(args.string("--out", "runs/finetune"));
+        Path checkpoint = dir.resolve(Checkpoint.FILE);
+        Finetune.Options o;
+        if (args.flag("--resume")) {
+            Map<String, String> stored = storedOptions(checkpoint);
+            Finetune.Options was = options(Args.of(stored));
+            o = options(args.withDefaults(stored));
+            checkUnchanged(was, o);
+            stored.putAll(given);
+            given = stored;
+        } else {
+            o = options(args);
+            // The warm-up's default follows --steps; a resumed run with other --steps keeps this run's.
+            given.putIfAbsent("--warmup", Integer.toString(o.warmup()));
+            if (Files.exists(checkpoint) || Files.exists(dir.resolve("metrics.jsonl"))) {
+                throw new Args.UsageException("the folder " + dir + " already holds a run; continue it with --resume or "
+                        + "name a new one with --out");
+            }
+            if (Files.exists(dir.resolve(LoraAdapters.CONFIG)) || Files.exists(dir.resolve(PeqaScales.CONFIG))) {
+                throw new Args.UsageException("the folder " + dir + " already holds an adapter or a scale set; "
+                        + "name a new one with --out");
+            }
         }
-        Finetune.Result r = Finetune.run(backend, o, err);
+        Map<String, Object> options = new LinkedHashMap<>(given);
+        Finetune.Result r = Finetune.run(backend, o, err, Map.of("options", Json.write(options)));
+        if (r.stopped()) {
+            out.printf(Locale.ROOT, "held-out perplexity  %.4f before training; stopped after step %d of %d: the "
+                            + "checkpoint is in %s, continue with --resume%n", r.before().perplexity(),
+                    r.firstStep() + r.losses().length, o.steps(), dir);
+            return 0;
+        }
         out.printf(Locale.ROOT, "held-out perplexity  %.4f -> %.4f (%d windows of %d tokens, %d held-out tokens)%n",
                 r.before().perplexity(), r.after().perplexity(), r.after().windows(), r.after().seq(),
                 r.heldOutTokens());
         if (r.losses().length > 0) {
-            out.printf(Locale.ROOT, "trained steps 1..%d: loss %.4f -> %.4f%n", r.losses().length, r.losses()[0],
-                    r.losses()[r.losses().length - 1]);
+            out.printf(Locale.ROOT, "trained steps %d..%d: loss %.4f -> %.4f%n", r.firstStep() + 1,
+                    r.firstStep() + r.losses().length, r.losses()[0], r.losses()[r.losses().length - 1]);
         }
         out.printf(Locale.ROOT, "trainable parameters %,d in %d layers%n", r.trainable(), r.trainLayers());
         if (!r.saved().isEmpty()) {
@@ -92,6 +131,38 @@ public final class FinetuneCommand implements CommandProvider {
         }
         out.print(r.memoryTable());
         return 0;
+    }
+
+    /** The options a finetune run stored in {@code checkpoint}, which must be there. */
+    private static Map<String, String> storedOptions(Path checkpoint) throws IOException {
+        if (!Files.isRegularFile(checkpoint)) {
+            throw new Args.UsageException("--resume: there is no checkpoint at " + checkpoint);
+        }
+        Map<String, String> meta = Checkpoint.metadata(checkpoint);
+        if (meta.get("finetune") == null || meta.get("options") == null) {
+            throw new Args.UsageException(checkpoint + " was not written by jtune finetune; resume it with the command "
+                    + "that wrote it");
+        }
+        Map<String, String> stored = new LinkedHashMap<>();
+        Json.parseObject(meta.get("options")).forEach((k, v) -> stored.put(k, String.valueOf(v)));
+        return stored;
+    }
+
+    /** On resume: the options that decide the model, its trained part and the data order stay as they were. */
+    private static void checkUnchanged(Finetune.Options was, Finetune.Options now) {
+        Object[][] fixed = {{"--model", was.model(), now.model()}, {"--tokenizer", was.tokenizer(), now.tokenizer()},
+                {"--data", was.data(), now.data()}, {"--method", was.method(), now.method()},
+                {"--rank, --alpha, --dropout, --rslora or --targets", was.lora(), now.lora()},
+                {"--bits", was.bits(), now.bits()}, {"--group", was.group(), now.group()},
+                {"--seq", was.seq(), now.seq()}, {"--batch", was.batch(), now.batch()},
+                {"--eval-fraction", was.evalFraction(), now.evalFraction()}, {"--seed", was.seed(), now.seed()},
+                {"--scales", was.scales(), now.scales()}};
+        for (Object[] f : fixed) {
+            if (!Objects.equals(f[1], f[2])) {
+                throw new Args.UsageException(f[0] + " cannot change when a run is resumed (it was " + f[1] + ", now "
+                        + f[2] + ")");
+            }
+        }
     }
 
     /** The options, checked before anything is loaded. */
@@ -124,7 +195,8 @@ public final class FinetuneCommand implements CommandProvider {
                     args.integer("--batch", 4, 1),
                     args.number("--eval-fraction", 0.1, 0.001, 0.99), args.integer("--seed", 0, 0),
                     args.flag("--checkpointing"), Path.of(args.string("--out", "runs/finetune")),
-                    scales == null ? null : Path.of(scales));
+                    scales == null ? null : Path.of(scales), args.integer("--checkpoint-every", 100, 0),
+                    args.flag("--resume"));
         } catch (IllegalArgumentException e) {
             throw new Args.UsageException(e.getMessage());
         }

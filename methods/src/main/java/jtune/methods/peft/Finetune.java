@@ -5,11 +5,13 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.zip.CRC32;
 import jtune.engine.backend.Backend;
 import jtune.engine.io.LoadedModel;
 import jtune.engine.io.ModelLoader;
@@ -29,6 +31,7 @@ import jtune.engine.tensor.MemoryPool;
 import jtune.engine.tensor.QuantFormat;
 import jtune.engine.tokenizer.Tokenizer;
 import jtune.engine.train.BatchStream;
+import jtune.engine.train.Checkpoint;
 import jtune.engine.train.Progress;
 import jtune.engine.train.TokenBlocks;
 import jtune.engine.train.Trainer;
@@ -55,7 +58,10 @@ import jtune.methods.quant.QuantizedWeight;
  * tokens) is measured before training (for PEQA, the RTN model's) and after. Training: AdamW (β 0.9, 0.999,
  * ε 1e-8), a constant learning rate after a linear warm-up, gradient clipping, one batch per step. The result, the
  * adapter in PEFT's format ({@link LoraAdapters}) or the scale set ({@link PeqaScales}), goes into {@code out} at
- * the end; there are no checkpoints (a run stopped early leaves nothing).
+ * the end. With {@code out}, the trainer also writes {@code metrics.jsonl} and a checkpoint of the trainable
+ * parameters and AdamW's state there (every {@code checkpointEvery} updates, at the end, and when stopped by Ctrl-C);
+ * {@code resume} continues from it with the numbers an uninterrupted run would have produced (same threads). A run
+ * stopped early writes its checkpoint and neither the held-out perplexity after nor the adapter.
  */
 public final class Finetune {
     /** The three methods. */
@@ -101,11 +107,17 @@ public final class Finetune {
      * @param checkpointing recompute each block's activations in backward
      * @param out           where the adapter or scale set is written; null: nowhere
      * @param scales        PEQA: a saved scale set to start from, or null
+     * @param checkpointEvery updates between checkpoints in {@code out} (0: only at the end and when stopped)
+     * @param resume        continue from the checkpoint in {@code out}
      */
     public record Options(Path model, Path tokenizer, Path data, Method method, LoraConfig lora, int bits, int group,
                           int steps, double lr, int warmup, double clip, double weightDecay, int seq, int batch,
-                          double evalFraction, long seed, boolean checkpointing, Path out, Path scales) {
+                          double evalFraction, long seed, boolean checkpointing, Path out, Path scales,
+                          int checkpointEvery, boolean resume) {
         public Options {
+            if (resume && out == null) {
+                throw new IllegalArgumentException("resuming needs the run folder that holds the checkpoint");
+            }
             if (scales != null && method != Method.PEQA) {
                 throw new IllegalArgumentException("--scales loads a PEQA scale set; it needs --method peqa");
             }
@@ -114,10 +126,10 @@ public final class Finetune {
             } else if (method == Method.QLORA) {
                 QuantFormat.nf4(nf4Block(group), true);
             }
-            if (steps < 0 || seq < 2 || batch < 1 || warmup < 0 || !(lr >= 0) || !(clip >= 0) || !(weightDecay >= 0)
+            if (steps < 0 || checkpointEvery < 0 || seq < 2 || batch < 1 || warmup < 0 || !(lr >= 0) || !(clip >= 0) || !(weightDecay >= 0)
                     || !(evalFraction > 0 && evalFraction < 1)) {
                 throw new IllegalArgumentException("fine-tuning options out of range: steps " + steps + ", seq " + seq
-                        + ", batch " + batch + ", warmup " + warmup + ", lr " + lr + ", clip " + clip
+                        + ", batch " + batch + ", checkpoint every " + checkpointEvery + ", warmup " + warmup + ", lr " + lr + ", clip " + clip
                         + ", weight decay " + weightDecay + ", eval fraction " + evalFraction);
             }
         }
@@ -145,14 +157,17 @@ public final class Finetune {
      * @param trainTokens    tokens of the training part
      * @param heldOutTokens  tokens held out
      * @param before         held-out perplexity before training
-     * @param after          held-out perplexity after training (= before with 0 steps)
-     * @param losses         the loss of each step
+     * @param after          held-out perplexity after training (= before with 0 steps), null when stopped early
+     * @param firstStep      the step the run started from: 0, or the checkpoint's when resumed
+     * @param losses         the loss of each step it ran
+     * @param stopped        stopped early (Ctrl-C): the checkpoint is written, the adapter or scale set is not
      * @param peak           the ledger's peak bytes per category during the run
      * @param memoryTable    the ledger's table at the end, with the model still loaded
      * @param saved          the files written, or empty
      */
     public record Result(String description, long trainable, int trainLayers, long trainTokens, long heldOutTokens,
-                         Perplexity.Result before, Perplexity.Result after, float[] losses, Map<Category, Long> peak,
+                         Perplexity.Result before, Perplexity.Result after, long firstStep, float[] losses,
+                         boolean stopped, Map<Category, Long> peak,
                          String memoryTable, List<Path> saved) {
     }
 
@@ -164,10 +179,28 @@ public final class Finetune {
 
     /** Runs {@code o} on {@code backend}, reporting progress on {@code err}. */
     public static Result run(Backend backend, Options o, PrintStream err) throws IOException {
+        return run(backend, o, err, Map.of());
+    }
+
+    /** As {@link #run(Backend, Options, PrintStream)}, storing {@code metadata} in the checkpoints as well. */
+    public static Result run(Backend backend, Options o, PrintStream err, Map<String, String> metadata)
+            throws IOException {
         if (!Files.isRegularFile(o.data())) {
             throw new IllegalArgumentException("--data: there is no file " + o.data());
         }
-        String text = Files.readString(o.data(), StandardCharsets.UTF_8).replace("\r\n", "\n");
+        byte[] bytes = Files.readAllBytes(o.data());
+        CRC32 crc = new CRC32();
+        crc.update(bytes);
+        String dataCrc = Long.toHexString(crc.getValue());
+        Map<String, String> meta = new LinkedHashMap<>(metadata);
+        meta.put("finetune", o.method().toString());
+        meta.put("base_model", o.model().toString());
+        meta.put("data_crc32", dataCrc);
+        Path checkpoint = o.out() == null ? null : o.out().resolve(Checkpoint.FILE);
+        if (o.resume()) {
+            checkResumable(checkpoint, meta);
+        }
+        String text = new String(bytes, StandardCharsets.UTF_8).replace("\r\n", "\n");
         MemoryLedger ledger = new MemoryLedger();
         try (MemoryPool pool = new MemoryPool(ledger)) {
             Session s = new Session(backend, pool);
@@ -218,17 +251,25 @@ public final class Finetune {
                                 + "training and %d held out%n", loaded.description(), describe(o, stored[0]),
                         trainLayers, trainable, tokens.length, cut, heldOut.length);
                 Perplexity.Result before = heldOut(s, model, heldOut, o.seq());
-                float[] losses = new float[0];
+                Trainer.Result trained = new Trainer.Result(0, new float[0], false, Float.NaN);
                 if (o.steps() > 0) {
-                    losses = train(s, model, train, o, err);
+                    trained = train(s, model, lora, train, o, meta, checkpoint, err);
+                }
+                long firstStep = trained.step() - trained.losses().length;
+                if (trained.stopped()) {
+                    return new Result(loaded.description(), trainable, trainLayers, cut, heldOut.length, before, null,
+                            firstStep, trained.losses(), true, peaks(ledger), ledger.table(), List.of(checkpoint));
                 }
                 Perplexity.Result after = o.steps() > 0 ? heldOut(s, model, heldOut, o.seq()) : before;
-                List<Path> saved = List.of();
+                List<Path> saved = new ArrayList<>();
                 if (o.out() != null) {
-                    saved = save(o, lora, peqa, stored[0]);
+                    saved.addAll(save(o, lora, peqa, stored[0]));
+                    if (o.steps() > 0) {
+                        saved.add(checkpoint);
+                    }
                 }
                 return new Result(loaded.description(), trainable, trainLayers, cut, heldOut.length, before, after,
-                        losses, peaks(ledger), ledger.table(), saved);
+                        firstStep, trained.losses(), false, peaks(ledger), ledger.table(), List.copyOf(saved));
             }
         }
     }
@@ -303,14 +344,47 @@ public final class Finetune {
         return Perplexity.evaluate(s, model, tokens, seq, Math.max(1, EVAL_TOKENS_PER_PASS / seq), (d, n) -> { });
     }
 
-    private static float[] train(Session s, CausalLM model, TokenBlocks blocks, Options o, PrintStream err)
+    /**
+     * Refuses to resume from {@code checkpoint} unless it is there and was written by a fine-tuning run with the same
+     * method, base model path and text ({@code meta}'s values).
+     */
+    private static void checkResumable(Path checkpoint, Map<String, String> meta) throws IOException {
+        if (!Files.isRegularFile(checkpoint)) {
+            throw new IllegalArgumentException("--resume: there is no checkpoint at " + checkpoint);
+        }
+        Map<String, String> saved = Checkpoint.metadata(checkpoint);
+        if (saved.get("finetune") == null) {
+            throw new IllegalArgumentException(checkpoint + " was not written by jtune finetune; resume it with the "
+                    + "command that wrote it");
+        }
+        String[][] same = {{"finetune", "--method"}, {"base_model", "--model"}, {"data_crc32", "--data"}};
+        for (String[] k : same) {
+            if (!meta.get(k[0]).equals(saved.get(k[0]))) {
+                throw new IllegalArgumentException(k[1] + " differs from the run in " + checkpoint.getParent()
+                        + (k[0].equals("data_crc32") ? " (the text's CRC-32 is " + meta.get(k[0]) + ", the checkpoint's "
+                        + saved.get(k[0]) + ")" : " (it was " + saved.get(k[0]) + ", now " + meta.get(k[0]) + ")")
+                        + "; resume with the same one, or start a new run in another --out");
+            }
+        }
+    }
+
+    private static Trainer.Result train(Session s, CausalLM model, LoraAdapters lora, TokenBlocks blocks, Options o,
+                                        Map<String, String> meta, Path checkpoint, PrintStream err)
             throws IOException {
         try (AdamW optimizer = new AdamW(s, model.parameters(), 0.9f, 0.999f, 1e-8f, (float) o.weightDecay());
              Trainer trainer = new Trainer(s, model, optimizer, LrSchedule.constant(o.lr(), o.warmup(), o.steps()),
                      new BatchStream(blocks, o.batch(), o.seed()), null,
-                     new Trainer.Options(1, o.steps(), o.clip(), 0, 0, 0),
-                     new Trainer.Output(null, new Progress(err, Progress.stderrIsTerminal()), null, Map.of()))) {
-            return trainer.run(false).losses();
+                     new Trainer.Options(1, o.steps(), o.clip(), 0, 0, o.checkpointEvery()),
+                     new Trainer.Output(o.out(), new Progress(err, Progress.stderrIsTerminal()), null, meta))) {
+            if (o.resume()) {
+                trainer.resume(checkpoint);
+                if (lora != null) {
+                    // One batch a step, so each adapter has made one training pass a step.
+                    lora.weights().values().forEach(w -> w.restorePasses(trainer.step()));
+                }
+                err.println("jtune: resuming from step " + trainer.step() + " of " + o.steps() + " (" + checkpoint + ")");
+            }
+            return trainer.run(o.out() != null);
         }
     }
 

@@ -190,6 +190,14 @@ public final class LoraWeight implements LinearWeight {
         }
     }
 
+    /**
+     * Sets the count of training passes that keys the dropout masks, after a checkpoint of a run that made {@code
+     * passes} updates of one batch each has been loaded, so the masks continue as in an uninterrupted run.
+     */
+    public void restorePasses(long passes) {
+        this.passes = passes;
+    }
+
     /** This pass's dropout mask (N, in), or null when dropout is off. */
     private Tensor mask(Session s, Tensor x) {
         if (!dropout.active()) {
