@@ -119,6 +119,12 @@ public final class ModelLoader {
     private static LoadedModel jtuneCheckpoint(Session s, Path file, Path tokenizer, boolean trainable,
                                                WeightTransform transform, boolean checkpointing) throws IOException {
         Map<String, String> meta = Checkpoint.metadata(file);
+        if (!meta.getOrDefault(Checkpoint.FROZEN, "0").equals("0")) {
+            throw new SafeTensors.FormatException(file + " holds only the trained part of a model, not its "
+                    + meta.get(Checkpoint.FROZEN) + " frozen tensors; load the model it was trained over"
+                    + (meta.containsKey("base_model") ? " (" + meta.get("base_model") + ")" : "")
+                    + " with what the run saved beside it (--adapter or --scales " + file.getParent() + ")");
+        }
         LlamaConfig c = Checkpoint.config(meta, file);
         Tokenizer tok = tokenizer != null ? readTokenizer(tokenizer, c.vocab()) : new ByteTokenizer();
         List<Path> tokenizerFiles = tokenizerFiles(tokenizer);

@@ -29,6 +29,8 @@ public final class Checkpoint {
     /** The checkpoint's file name inside a run folder. */
     public static final String FILE = "checkpoint.safetensors";
     static final String FORMAT = "jtune-checkpoint-1";
+    /** The metadata key of the count of frozen parameters left out of a checkpoint. */
+    public static final String FROZEN = "frozen_parameters";
 
     private Checkpoint() {
     }
@@ -42,9 +44,12 @@ public final class Checkpoint {
 
     public static void save(Path file, CausalLM model, Optimizer optimizer, State state) throws IOException {
         SafeTensorsWriter w = new SafeTensorsWriter();
+        int frozen = 0;
         for (Parameter p : model.parameters()) {
             if (p.trainable()) {
                 w.add(p.name(), p.value());
+            } else {
+                frozen++;
             }
         }
         for (Map.Entry<String, Tensor> e : optimizer.state().entrySet()) {
@@ -60,6 +65,7 @@ public final class Checkpoint {
         meta.put("data_index", Integer.toString(state.data().index()));
         meta.put("elapsed_s", Double.toString(state.elapsedSeconds()));
         meta.put("config", LlamaConfigJson.write(model.config()));
+        meta.put(FROZEN, Integer.toString(frozen));
         meta.forEach(w::metadata);
         w.write(file);
     }
@@ -122,7 +128,7 @@ public final class Checkpoint {
             }
             Map<String, String> extra = new LinkedHashMap<>(meta);
             for (String k : new String[]{"format", "step", "optimizer", "optimizer_steps", "data_rng_state",
-                    "data_epoch", "data_index", "elapsed_s", "config"}) {
+                    "data_epoch", "data_index", "elapsed_s", "config", FROZEN}) {
                 extra.remove(k);
             }
             return new State(number(meta, "step", file), data, elapsed, extra);

@@ -24,7 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
  * and exits, and {@code --resume} finishes it with every step's loss, learning rate and gradient norm, the held-out
  * perplexity and the adapter's bytes equal to those of a run never interrupted (LoRA with dropout, whose masks are
  * keyed by the training pass); a finished PEQA run continued with more {@code --steps} equals a longer run; the
- * checkpoint holds only the trained part; wrong resumes are refused by name.
+ * checkpoint holds only the trained part, and loading it as a model is refused by name; wrong resumes are refused by
+ * name.
  */
 class FinetuneResumeTest {
     private static final Path DATA = Path.of("../../shared/data");
@@ -118,6 +119,11 @@ class FinetuneResumeTest {
         Map<String, Object> header = Json.parseObject(new String(headerBytes(shorter.resolve(Checkpoint.FILE))));
         assertThat(header.keySet()).allMatch(k -> k.equals("__metadata__") || k.contains("scales"),
                 "only PEQA's scales and their AdamW moments are checkpointed: " + header.keySet());
+
+        Run asModel = jtune("eval", "--model", shorter.toString(), "--data", text.toString());
+        assertThat(asModel.status()).isEqualTo(1);
+        assertThat(asModel.err()).contains("holds only the trained part of a model, not its ")
+                .contains("load the model it was trained over (" + STORIES + ")");
 
         Run b = jtune("finetune", "--resume", "--out", shorter.toString(), "--steps", "6");
         assertThat(b.status()).as(b.err()).isZero();
