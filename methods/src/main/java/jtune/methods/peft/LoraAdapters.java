@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.TreeSet;
 import jtune.engine.io.Json;
 import jtune.engine.io.SafeTensors;
 import jtune.engine.io.SafeTensorsReader;
@@ -22,6 +23,8 @@ import jtune.engine.nn.LinearWeight;
 import jtune.engine.nn.Session;
 import jtune.engine.nn.WeightTransform;
 import jtune.engine.tensor.Tensor;
+import jtune.methods.quant.LorcWeight;
+import jtune.methods.quant.QuantizedWeight;
 
 /**
  * The LoRA adapters of one model: {@link #over} makes the {@link WeightTransform} that puts a {@link LoraWeight} on
@@ -41,6 +44,8 @@ public final class LoraAdapters {
     public static final String CONFIG = "adapter_config.json";
     /** The adapter's tensors. */
     public static final String WEIGHTS = "adapter_model.safetensors";
+    /** The metadata key of {@link #bases} in {@value #WEIGHTS}. */
+    static final String BASES = "jtune_trained_over";
     /** PEFT's prefix of a causal LM's module names. */
     static final String PREFIX = "base_model.model.";
 
@@ -115,14 +120,45 @@ public final class LoraAdapters {
         weights.values().forEach(w -> w.unmerge(s));
     }
 
-    /** Writes {@value #CONFIG} and {@value #WEIGHTS} into {@code dir} (created if needed); each file is atomic. */
+    /**
+     * The kinds of frozen layer the adapters sit over, sorted and joined: "dense", "nf4 b64 dq", "int4 g64 asym f32 +
+     * LoRC r 2".
+     */
+    public String bases() {
+        Set<String> kinds = new TreeSet<>();
+        weights.values().forEach(w -> kinds.add(kind(w.base())));
+        return String.join(", ", kinds);
+    }
+
+    private static String kind(LinearWeight w) {
+        return switch (w) {
+            case LorcWeight l -> kind(l.base()) + " + LoRC r " + l.rank();
+            case QuantizedWeight q -> q.matrix().format().toString();
+            default -> "dense";
+        };
+    }
+
+    /**
+     * What {@link #bases} said when the adapter in {@code dir} was saved by jtune (its {@value #WEIGHTS} metadata),
+     * or null for an adapter saved by other tools.
+     */
+    public static String savedBases(Path dir) throws IOException {
+        try (SafeTensorsReader r = SafeTensorsReader.open(dir.resolve(WEIGHTS))) {
+            return r.metadata().get(BASES);
+        }
+    }
+
+    /**
+     * Writes {@value #CONFIG} and {@value #WEIGHTS} into {@code dir} (created if needed); each file is atomic. The
+     * weights' metadata records {@link #bases} under {@value #BASES} (PEFT reads only "format").
+     */
     public void save(Path dir, String baseModel) throws IOException {
         if (weights.isEmpty()) {
             throw new IllegalStateException("no LoRA adapter was made: the model has none of the target modules "
                     + config.targets());
         }
         Files.createDirectories(dir);
-        SafeTensorsWriter w = new SafeTensorsWriter().metadata("format", "pt");
+        SafeTensorsWriter w = new SafeTensorsWriter().metadata("format", "pt").metadata(BASES, bases());
         weights.forEach((layer, lw) -> {
             w.add(PREFIX + layer + ".lora_A.weight", lw.a().value());
             w.add(PREFIX + layer + ".lora_B.weight", lw.b().value());

@@ -205,6 +205,12 @@ class LoadOptionsTest {
                 "; with the LoRA adapter " + adapter + " (r 4 on 15 layers)");
         assertThat(greedy("generate", "--model", model, "--adapter", adapter.toString())).isEqualTo(trained.text())
                 .isNotEqualTo(greedy("generate", "--model", model));
+        assertThat(json.err()).doesNotContain("note:");
+        Run overF32 = jtune("eval", "--model", STORIES.toString(), "--adapter", adapter.toString(), "--data", data,
+                "--seq", "" + SEQ);
+        assertThat(overF32.status()).as(overF32.err()).isZero();
+        assertThat(overF32.err()).contains("(r 4 on 15 layers; note: it was trained over int4 g64 asym f32 + LoRC r 2 "
+                + "layers and is applied here over dense ones, so its outputs differ from the fine-tuned model's)");
 
         assertRefused(jtune("eval", "--model", otherModel().toString(), "--adapter", adapter.toString(), "--data",
                 data), "adapter_model.safetensors: tensor "
