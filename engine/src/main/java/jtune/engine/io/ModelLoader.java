@@ -237,7 +237,7 @@ public final class ModelLoader {
     /** "260,032 parameters (dim 64, 5 layers, 8 heads, 4 kv heads, ...)". */
     static String shape(LlamaModel model) {
         LlamaConfig c = model.config();
-        long n = model.parameters().stream().mapToLong(p -> p.value().size()).sum();
+        long n = c.parameterCount();
         return String.format(Locale.ROOT, "%,d parameters (dim %d, %d layers, %d heads, %d kv heads, head dim %d, "
                         + "hidden %d, vocab %d, %d positions%s%s%s%s)", n, c.dim(), c.layers(), c.heads(), c.kvHeads(),
                 c.headDim(), c.hiddenDim(), c.vocab(), c.maxSeq(), c.tiedEmbeddings() ? ", tied" : "",

@@ -43,6 +43,17 @@ public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvH
         return new LlamaConfig(512, 1376, 8, 8, 8, 64, 32000, 1024, 10000.0, null, 1e-6f, false, false, false);
     }
 
+    /**
+     * The model's weights counted as elements of the dense model, whatever their storage: embeddings, each block's
+     * projections (with q/k/v biases and q/k norms where configured) and norms, the final norm and an untied head.
+     */
+    public long parameterCount() {
+        long d = dim, q = qDim(), kv = kvDim();
+        long block = d * q + 2 * d * kv + q * d + 3 * d * hiddenDim + 2 * d
+                + (qkvBias ? q + 2 * kv : 0) + (qkNorm ? 2L * headDim : 0);
+        return (long) vocab * d * (tiedEmbeddings ? 1 : 2) + layers * block + d;
+    }
+
     public int qDim() {
         return heads * headDim;
     }

@@ -64,6 +64,17 @@ class LlamaModelTest {
         }
     }
 
+    @Test
+    void theConfigCountsTheParametersTheModelHas() {
+        for (LlamaConfig c : List.of(GQA, tied(GQA), new LlamaConfig(8, 12, 2, 2, 1, 4, 5, 4, 10000, null, 1e-6f, false,
+                true, true), new LlamaConfig(12, 20, 3, 3, 3, 6, 7, 4, 10000, null, 1e-6f, true, false, true))) {
+            try (LlamaModel m = LlamaModel.create(s, c, 1, WeightTransform.IDENTITY, false)) {
+                assertThat(c.parameterCount()).as(c.toString())
+                        .isEqualTo(m.parameters().stream().mapToLong(p -> p.value().size()).sum());
+            }
+        }
+    }
+
     private static LlamaConfig tied(LlamaConfig c) {
         return new LlamaConfig(c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(), c.vocab(), c.maxSeq(),
                 c.ropeTheta(), c.ropeScaling(), c.normEps(), true, c.qkvBias(), c.qkNorm());
