@@ -1,17 +1,16 @@
 package jtune.methods.cli;
 
 import static jtune.methods.cli.Run.jtune;
+import static jtune.methods.cli.Run.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,9 +22,6 @@ import org.junit.jupiter.api.io.TempDir;
  * sentence (exit 1) and writes nothing.
  */
 class FinetuneQuantizedFolderTest {
-    private static final Path DATA = Path.of("../../shared/data");
-    private static final Path STORIES = DATA.resolve("models/stories260K/stories260K.bin");
-    private static final Path TEXT = DATA.resolve("corpora/tinystories/tinystories_validation_head.txt");
     private static final Pattern PERPLEXITY = Pattern.compile("held-out perplexity  ([0-9.]+) -> ([0-9.]+)");
     private static final String NOTE = "takes its layers as they are, so --bits and --group do not apply";
 
@@ -35,11 +31,8 @@ class FinetuneQuantizedFolderTest {
 
     @BeforeEach
     void needsData() throws IOException {
-        Assumptions.assumeTrue(Files.isRegularFile(STORIES) && Files.isRegularFile(TEXT),
-                "stories260K.bin or the TinyStories text is not in ../../shared/data; skipped");
-        try (InputStream in = Files.newInputStream(TEXT)) {
-            text = Files.write(tmp.resolve("text.txt"), in.readNBytes(30_000));
-        }
+        Run.assumeStories();
+        text = Run.textHead(tmp.resolve("text.txt"), 30_000);
     }
 
     private Path quantize(String name, String... options) {

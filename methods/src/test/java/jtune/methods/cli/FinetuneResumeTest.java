@@ -1,10 +1,10 @@
 package jtune.methods.cli;
 
 import static jtune.methods.cli.Run.jtune;
+import static jtune.methods.cli.Run.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,7 +14,6 @@ import java.util.concurrent.TimeUnit;
 import jtune.engine.cli.Main;
 import jtune.engine.io.Json;
 import jtune.engine.train.Checkpoint;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,9 +27,6 @@ import org.junit.jupiter.api.io.TempDir;
  * name.
  */
 class FinetuneResumeTest {
-    private static final Path DATA = Path.of("../../shared/data");
-    private static final Path STORIES = DATA.resolve("models/stories260K/stories260K.bin");
-    private static final Path TEXT = DATA.resolve("corpora/tinystories/tinystories_validation_head.txt");
 
     @TempDir
     Path tmp;
@@ -38,11 +34,8 @@ class FinetuneResumeTest {
 
     @BeforeEach
     void needsData() throws IOException {
-        Assumptions.assumeTrue(Files.isRegularFile(STORIES) && Files.isRegularFile(TEXT),
-                "stories260K.bin or the TinyStories text is not in ../../shared/data; skipped");
-        try (InputStream in = Files.newInputStream(TEXT)) {
-            text = Files.write(tmp.resolve("text.txt"), in.readNBytes(30_000));
-        }
+        Run.assumeStories();
+        text = Run.textHead(tmp.resolve("text.txt"), 30_000);
     }
 
     /** finetune's options for a run into {@code out}, {@code steps} updates. */

@@ -1,6 +1,9 @@
 package jtune.methods.cli;
 
 import static jtune.methods.cli.Run.jtune;
+import static jtune.methods.cli.Run.DATA;
+import static jtune.methods.cli.Run.STORIES;
+import static jtune.methods.cli.Run.TEXT;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -38,7 +41,6 @@ import jtune.methods.peft.LoraConfig;
 import jtune.methods.peft.PeqaScales;
 import jtune.methods.peft.PeqaWeight;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,10 +54,7 @@ import org.junit.jupiter.api.io.TempDir;
  * layer shape is refused in one sentence.
  */
 class LoadOptionsTest {
-    private static final Path DATA = Path.of("../../shared/data");
-    private static final Path STORIES = DATA.resolve("models/stories260K/stories260K.bin");
     private static final Path TOKENIZER = DATA.resolve("models/stories260K/tok512.bin");
-    private static final Path TEXT = DATA.resolve("corpora/tinystories/tinystories_validation_head.txt");
     private static final int SEQ = 128, STEPS = 4, NEW_TOKENS = 40;
     private static final String PROMPT = "Once upon a time";
 
@@ -71,8 +70,7 @@ class LoadOptionsTest {
 
     @BeforeEach
     void needsData() throws IOException {
-        Assumptions.assumeTrue(Files.isRegularFile(STORIES) && Files.isRegularFile(TEXT),
-                "stories260K.bin or the TinyStories text is not in ../../shared/data; skipped");
+        Run.assumeStories();
         String all = Files.readString(TEXT);
         evalText = Files.writeString(tmp.resolve("eval.txt"), all.substring(100_000, 104_000));
     }

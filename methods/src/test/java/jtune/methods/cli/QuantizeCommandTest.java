@@ -1,16 +1,15 @@
 package jtune.methods.cli;
 
 import static jtune.methods.cli.Run.jtune;
+import static jtune.methods.cli.Run.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,9 +21,6 @@ import org.junit.jupiter.api.io.TempDir;
  * loaded.
  */
 class QuantizeCommandTest {
-    private static final Path DATA = Path.of("../../shared/data");
-    private static final Path STORIES = DATA.resolve("models/stories260K/stories260K.bin");
-    private static final Path TEXT = DATA.resolve("corpora/tinystories/tinystories_validation_head.txt");
 
     @TempDir
     Path tmp;
@@ -32,16 +28,13 @@ class QuantizeCommandTest {
 
     @BeforeEach
     void needsData() throws IOException {
-        Assumptions.assumeTrue(Files.isRegularFile(STORIES) && Files.isRegularFile(TEXT),
-                "stories260K.bin or the TinyStories text is not in ../../shared/data; skipped");
+        Run.assumeStories();
         text = head(3000, "text.txt");
     }
 
     /** The first {@code bytes} bytes of the TinyStories text, as file {@code name}. */
     private Path head(int bytes, String name) throws IOException {
-        try (InputStream in = Files.newInputStream(TEXT)) {
-            return Files.write(tmp.resolve(name), in.readNBytes(bytes));
-        }
+        return Run.textHead(tmp.resolve(name), bytes);
     }
 
     private static double perplexity(Run r) {
