@@ -118,6 +118,10 @@ public final class Finetune {
             if (resume && out == null) {
                 throw new IllegalArgumentException("resuming needs the run folder that holds the checkpoint");
             }
+            if (resume && steps == 0) {
+                throw new IllegalArgumentException("--resume continues training: give --steps, the run's total updates, "
+                        + "above 0");
+            }
             if (scales != null && method != Method.PEQA) {
                 throw new IllegalArgumentException("--scales loads a PEQA scale set; it needs --method peqa");
             }

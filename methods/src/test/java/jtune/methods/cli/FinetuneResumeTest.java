@@ -153,6 +153,9 @@ class FinetuneResumeTest {
         Run seq = jtune("finetune", "--resume", "--out", run.toString(), "--seq", "32");
         assertThat(seq.status()).isEqualTo(2);
         assertThat(seq.err()).contains("--seq cannot change when a run is resumed (it was 64, now 32)");
+        Run zero = jtune("finetune", "--resume", "--out", run.toString(), "--steps", "0");
+        assertThat(zero.status()).isEqualTo(2);
+        assertThat(zero.err()).contains("--resume continues training: give --steps, the run's total updates, above 0");
         Run rank = jtune("finetune", "--resume", "--out", run.toString(), "--rank", "4");
         assertThat(rank.status()).isEqualTo(2);
         assertThat(rank.err()).contains("--rank, --alpha, --dropout, --rslora or --targets cannot change");
