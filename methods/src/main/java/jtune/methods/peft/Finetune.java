@@ -200,9 +200,11 @@ public final class Finetune {
         meta.put("finetune", o.method().toString());
         meta.put("base_model", o.model().toString());
         meta.put("data_crc32", dataCrc);
+        meta.put("backend", backend.name());
+        meta.put("threads", Integer.toString(backend.threads()));
         Path checkpoint = o.out() == null ? null : o.out().resolve(Checkpoint.FILE);
         if (o.resume()) {
-            checkResumable(checkpoint, meta);
+            checkResumable(checkpoint, meta, err);
         }
         String text = new String(bytes, StandardCharsets.UTF_8).replace("\r\n", "\n");
         MemoryLedger ledger = new MemoryLedger();
@@ -350,9 +352,10 @@ public final class Finetune {
 
     /**
      * Refuses to resume from {@code checkpoint} unless it is there and was written by a fine-tuning run with the same
-     * method, base model path and text ({@code meta}'s values).
+     * method, base model path and text ({@code meta}'s values); notes on {@code err} when the backend or its threads
+     * differ, which may change the last bits of the numbers.
      */
-    private static void checkResumable(Path checkpoint, Map<String, String> meta) throws IOException {
+    private static void checkResumable(Path checkpoint, Map<String, String> meta, PrintStream err) throws IOException {
         if (!Files.isRegularFile(checkpoint)) {
             throw new IllegalArgumentException("--resume: there is no checkpoint at " + checkpoint);
         }
@@ -368,6 +371,12 @@ public final class Finetune {
                         + (k[0].equals("data_crc32") ? " (the text's CRC-32 is " + meta.get(k[0]) + ", the checkpoint's "
                         + saved.get(k[0]) + ")" : " (it was " + saved.get(k[0]) + ", now " + meta.get(k[0]) + ")")
                         + "; resume with the same one, or start a new run in another --out");
+            }
+        }
+        for (String k : new String[]{"backend", "threads"}) {
+            if (saved.containsKey(k) && !saved.get(k).equals(meta.get(k))) {
+                err.println("jtune: note: the checkpoint was written with " + k + " " + saved.get(k) + " and this run "
+                        + "uses " + meta.get(k) + "; the losses may differ from an uninterrupted run in the last bits");
             }
         }
     }

@@ -5,6 +5,7 @@ import static jtune.methods.cli.Run.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -92,7 +93,7 @@ class FinetuneResumeTest {
 
         Run b = jtune("finetune", "--resume", "--out", split.toString(), "--steps", Integer.toString(total));
         assertThat(b.status()).as(b.err()).isZero();
-        assertThat(b.err()).contains("jtune: resuming from step " + stoppedAt + " of " + total);
+        assertThat(b.err()).contains("jtune: resuming from step " + stoppedAt + " of " + total).doesNotContain("note:");
         assertThat(b.out()).contains("trained steps " + (stoppedAt + 1) + ".." + total + ": loss ");
         assertThat(steps(split)).isEqualTo(steps(straight));
         assertThat(perplexityLine(b)).isEqualTo(perplexityLine(a));
@@ -125,6 +126,17 @@ class FinetuneResumeTest {
         assertThat(perplexityLine(b)).isEqualTo(perplexityLine(a));
         assertThat(Files.readAllBytes(shorter.resolve("peqa_scales.safetensors")))
                 .isEqualTo(Files.readAllBytes(longer.resolve("peqa_scales.safetensors")));
+
+        // As if written with 7 threads: the same bytes but one digit of the header's metadata.
+        Path ckpt = shorter.resolve(Checkpoint.FILE);
+        String bytes = new String(Files.readAllBytes(ckpt), StandardCharsets.ISO_8859_1);
+        assertThat(bytes).contains("\"threads\":\"1\"");
+        Files.write(ckpt, bytes.replace("\"threads\":\"1\"", "\"threads\":\"7\"").getBytes(StandardCharsets.ISO_8859_1));
+        Run elsewhere = jtune("finetune", "--resume", "--out", shorter.toString(), "--steps", "7");
+        assertThat(elsewhere.status()).as(elsewhere.err()).isZero();
+        assertThat(elsewhere.err()).contains("jtune: note: the checkpoint was written with threads 7 and this run uses "
+                + "1; the losses may differ from an uninterrupted run in the last bits");
+        assertThat(elsewhere.out()).contains("trained steps 7..7");
     }
 
     /** The JSON header of a safetensors file. */
