@@ -59,14 +59,14 @@ class PeqaStoriesTest {
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         LoraConfig targets = new LoraConfig(1, 1, 0, false, LoraConfig.MODULES);
         Finetune.Options o = new Finetune.Options(MODEL, null, text, Finetune.Method.PEQA, targets, BITS, GROUP, 60,
-                3e-4, 2, 1.0, 0, SEQ, 8, 0.1, 0, false, dir.resolve("scales"), null, 0, false);
+                3e-4, 2, 1.0, 0, SEQ, 8, 0.1, 0, false, dir.resolve("scales"), null, 0, false, 0, 0);
         try (SimdBackend b = new SimdBackend(2)) {
             long t0 = System.nanoTime();
             Finetune.Result r = Finetune.run(b, o, quiet);
             double seconds = (System.nanoTime() - t0) * 1e-9;
             double[] baseline = baseline(b, head);
             Finetune.Result swapped = Finetune.run(b, new Finetune.Options(MODEL, null, text, Finetune.Method.PEQA,
-                    targets, BITS, GROUP, 0, 3e-4, 0, 1.0, 0, SEQ, 8, 0.1, 0, false, null, dir.resolve("scales"), 0, false),
+                    targets, BITS, GROUP, 0, 3e-4, 0, 1.0, 0, SEQ, 8, 0.1, 0, false, null, dir.resolve("scales"), 0, false, 0, 0),
                     quiet);
             System.out.printf(Locale.ROOT, "stories260K on %d held-out TinyStories tokens (%d windows of %d): "
                             + "f32 %.4f, RTN int%d g%d %.4f, PEQA after %d steps %.4f (loss %.3f -> %.3f, %.1f s, "

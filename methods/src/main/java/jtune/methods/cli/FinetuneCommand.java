@@ -29,7 +29,8 @@ import jtune.methods.peft.PeqaScales;
 public final class FinetuneCommand implements CommandProvider {
     private static final Set<String> VALUED = Set.of("--model", "--tokenizer", "--data", "--method", "--rank",
             "--alpha", "--dropout", "--targets", "--bits", "--group", "--steps", "--lr", "--warmup", "--clip",
-            "--weight-decay", "--seq", "--batch", "--eval-fraction", "--seed", "--out", "--scales", "--checkpoint-every");
+            "--weight-decay", "--seq", "--batch", "--eval-fraction", "--seed", "--out", "--scales", "--checkpoint-every",
+            "--eval-every", "--eval-batches");
     private static final Set<String> FLAGS = Set.of("--rslora", "--checkpointing", "--resume");
 
     @Override
@@ -65,9 +66,12 @@ public final class FinetuneCommand implements CommandProvider {
                                             runs/finetune); eval and generate take it with --adapter or --scales;
                                             metrics.jsonl and checkpoint.safetensors (the trained part and AdamW's
                                             state) go there too
+                      --eval-every N --eval-batches N   the held-out loss every N updates, over at most that many
+                                            batches (default 0: only the perplexity before and after; 8)
                       --checkpoint-every N  (default 100; a checkpoint is also written at the end and on Ctrl-C)
                       --resume              continue the run in --out from its checkpoint; options not given are
-                                            the run's, --steps, --lr, --warmup, --clip and --weight-decay may change
+                                            the run's; --steps, --lr, --warmup, --clip, --weight-decay and the
+                                            evaluation and checkpoint intervals may change
                       --scales DIR          peqa: start from a saved scale set (with --steps 0: evaluate it)
                 """;
     }
@@ -196,7 +200,7 @@ public final class FinetuneCommand implements CommandProvider {
                     args.number("--eval-fraction", 0.1, 0.001, 0.99), args.integer("--seed", 0, 0),
                     args.flag("--checkpointing"), Path.of(args.string("--out", "runs/finetune")),
                     scales == null ? null : Path.of(scales), args.integer("--checkpoint-every", 100, 0),
-                    args.flag("--resume"));
+                    args.flag("--resume"), args.integer("--eval-every", 0, 0), args.integer("--eval-batches", 8, 0));
         } catch (IllegalArgumentException e) {
             throw new Args.UsageException(e.getMessage());
         }

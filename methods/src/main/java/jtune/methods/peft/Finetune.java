@@ -109,11 +109,14 @@ public final class Finetune {
      * @param scales        PEQA: a saved scale set to start from, or null
      * @param checkpointEvery updates between checkpoints in {@code out} (0: only at the end and when stopped)
      * @param resume        continue from the checkpoint in {@code out}
+     * @param evalEvery     updates between evaluations of the held-out loss during training (0: none; the held-out
+     *                      perplexity before and after is measured anyway)
+     * @param evalBatches   at most this many batches of held-out blocks per such evaluation (0: all)
      */
     public record Options(Path model, Path tokenizer, Path data, Method method, LoraConfig lora, int bits, int group,
                           int steps, double lr, int warmup, double clip, double weightDecay, int seq, int batch,
                           double evalFraction, long seed, boolean checkpointing, Path out, Path scales,
-                          int checkpointEvery, boolean resume) {
+                          int checkpointEvery, boolean resume, int evalEvery, int evalBatches) {
         public Options {
             if (resume && out == null) {
                 throw new IllegalArgumentException("resuming needs the run folder that holds the checkpoint");
@@ -130,7 +133,7 @@ public final class Finetune {
             } else if (method == Method.QLORA) {
                 QuantFormat.nf4(nf4Block(group), true);
             }
-            if (steps < 0 || checkpointEvery < 0 || seq < 2 || batch < 1 || warmup < 0 || !(lr >= 0) || !(clip >= 0) || !(weightDecay >= 0)
+            if (steps < 0 || checkpointEvery < 0 || evalEvery < 0 || evalBatches < 0 || seq < 2 || batch < 1 || warmup < 0 || !(lr >= 0) || !(clip >= 0) || !(weightDecay >= 0)
                     || !(evalFraction > 0 && evalFraction < 1)) {
                 throw new IllegalArgumentException("fine-tuning options out of range: steps " + steps + ", seq " + seq
                         + ", batch " + batch + ", checkpoint every " + checkpointEvery + ", warmup " + warmup + ", lr " + lr + ", clip " + clip
@@ -250,6 +253,7 @@ public final class Finetune {
                             + "--eval-fraction or a smaller --seq");
                 }
                 TokenBlocks train = new TokenBlocks(Arrays.copyOfRange(tokens, 0, cut), o.seq());
+                TokenBlocks heldOutBlocks = new TokenBlocks(heldOut, o.seq());
                 CausalLM model = lora == null ? loaded.model() : new TrainingMode(loaded.model(), lora.dropout());
                 long trainable = loaded.model().parameters().stream().filter(Parameter::trainable)
                         .mapToLong(p -> p.value().size()).sum();
@@ -259,7 +263,7 @@ public final class Finetune {
                 Perplexity.Result before = heldOut(s, model, heldOut, o.seq());
                 Trainer.Result trained = new Trainer.Result(0, new float[0], false, Float.NaN);
                 if (o.steps() > 0) {
-                    trained = train(s, model, lora, train, o, meta, checkpoint, err);
+                    trained = train(s, model, lora, train, heldOutBlocks, o, meta, checkpoint, err);
                 }
                 long firstStep = trained.step() - trained.losses().length;
                 if (trained.stopped()) {
@@ -381,13 +385,14 @@ public final class Finetune {
         }
     }
 
-    private static Trainer.Result train(Session s, CausalLM model, LoraAdapters lora, TokenBlocks blocks, Options o,
-                                        Map<String, String> meta, Path checkpoint, PrintStream err)
+    private static Trainer.Result train(Session s, CausalLM model, LoraAdapters lora, TokenBlocks blocks,
+                                        TokenBlocks heldOut, Options o, Map<String, String> meta, Path checkpoint,
+                                        PrintStream err)
             throws IOException {
         try (AdamW optimizer = new AdamW(s, model.parameters(), 0.9f, 0.999f, 1e-8f, (float) o.weightDecay());
              Trainer trainer = new Trainer(s, model, optimizer, LrSchedule.constant(o.lr(), o.warmup(), o.steps()),
-                     new BatchStream(blocks, o.batch(), o.seed()), null,
-                     new Trainer.Options(1, o.steps(), o.clip(), 0, 0, o.checkpointEvery()),
+                     new BatchStream(blocks, o.batch(), o.seed()), heldOut,
+                     new Trainer.Options(1, o.steps(), o.clip(), o.evalEvery(), o.evalBatches(), o.checkpointEvery()),
                      new Trainer.Output(o.out(), new Progress(err, Progress.stderrIsTerminal()), null, meta))) {
             if (o.resume()) {
                 trainer.resume(checkpoint);
