@@ -36,7 +36,11 @@ public final class TestRunner {
         List<String> required = new ArrayList<>(), patterns = new ArrayList<>();
         Path dir = null;
         for (int i = 0; i < args.length; i++) {
-            if (args[i].equals("--require") && i + 1 < args.length) {
+            if (args[i].equals("--require")) {
+                if (i + 1 == args.length) {
+                    System.err.println("TestRunner: --require needs a test class's simple name");
+                    System.exit(2);
+                }
                 required.add(args[++i]);
             } else if (dir == null) {
                 dir = Path.of(args[i]);

@@ -84,6 +84,10 @@ final class TrainCommand {
                 throw new Args.UsageException("--resume takes the model from the checkpoint; drop --preset and --config");
             }
             saved = Checkpoint.metadata(ckpt);
+            if (saved.containsKey("finetune")) {
+                throw new Args.UsageException(ckpt + " was written by jtune finetune; continue it with jtune finetune --out "
+                        + dir + " --resume");
+            }
             config = Checkpoint.config(saved, ckpt);
             Json.parseObject(saved.getOrDefault("options", "{}")).forEach((k, v) -> opts.put(k, String.valueOf(v)));
         } else {
@@ -146,6 +150,10 @@ final class TrainCommand {
                                  args.flag("--json") ? out : null, meta))) {
                 if (resume) {
                     trainer.resume(ckpt);
+                    if (o.steps < trainer.step()) {
+                        throw new Args.UsageException("--steps " + o.steps + " is below the step this run reached ("
+                                + trainer.step() + "); give at least that many");
+                    }
                 }
                 long params = model.parameters().stream().mapToLong(p -> p.value().size()).sum();
                 err.printf(Locale.ROOT, "jtune: %s %s (%.2fM parameters) on %s: %d tokens, %d for training and %d "

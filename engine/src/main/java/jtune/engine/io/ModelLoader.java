@@ -123,7 +123,8 @@ public final class ModelLoader {
             throw new SafeTensors.FormatException(file + " holds only the trained part of a model, not its "
                     + meta.get(Checkpoint.FROZEN) + " frozen tensors; load the model it was trained over"
                     + (meta.containsKey("base_model") ? " (" + meta.get("base_model") + ")" : "")
-                    + " with what the run saved beside it (--adapter or --scales " + file.getParent() + ")");
+                    + " with what the run saved beside it (--adapter or --scales " + file.toAbsolutePath().getParent()
+                    + ")");
         }
         LlamaConfig c = Checkpoint.config(meta, file);
         Tokenizer tok = tokenizer != null ? readTokenizer(tokenizer, c.vocab()) : new ByteTokenizer();

@@ -9,7 +9,6 @@ import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
 import jtune.engine.io.Json;
 import jtune.engine.model.CausalLM;
 import jtune.engine.nn.Session;
@@ -117,29 +116,8 @@ public final class Trainer implements AutoCloseable {
      * shutdown) stops the loop after the current step and waits for the checkpoint to be written.
      */
     public Result run(boolean stopOnInterrupt) throws IOException {
-        CountDownLatch finished = new CountDownLatch(1);
-        Thread hook = new Thread(() -> {
-            stopRequested = true;
-            try {
-                finished.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }, "jtune-stop");
-        if (stopOnInterrupt) {
-            Runtime.getRuntime().addShutdownHook(hook);
-        }
-        try {
+        try (ShutdownGuard _ = new ShutdownGuard(stopOnInterrupt, () -> stopRequested = true)) {
             return loop();
-        } finally {
-            finished.countDown();
-            if (stopOnInterrupt) {
-                try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException shuttingDown) {
-                    // the hook is running now and returns as soon as finished is counted down
-                }
-            }
         }
     }
 

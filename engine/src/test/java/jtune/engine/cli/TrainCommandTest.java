@@ -169,5 +169,11 @@ class TrainCommandTest {
         assertThat(b.status()).as(b.err()).isZero();
         assertThat(b.err()).contains("jtune: resuming", "steps " + (stoppedAt + 1) + " to " + total);
         assertThat(steps(split)).isEqualTo(steps(straight));
+
+        Run below = run("train", "--backend", "scalar", "--resume", "--out", split.toString(), "--steps", "2");
+        assertThat(below.status()).isEqualTo(2);
+        assertThat(below.err()).contains("--steps 2 is below the step this run reached (" + total + "); give at least "
+                + "that many");
+        assertThat(steps(split)).isEqualTo(steps(straight));
     }
 }

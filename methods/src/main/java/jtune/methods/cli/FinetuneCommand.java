@@ -91,12 +91,23 @@ public final class FinetuneCommand implements CommandProvider {
         Map<String, String> given = new LinkedHashMap<>(args.values());
         given.remove("--out");
         given.remove("--resume");
+        // Stored as absolute paths, so that a resume from another folder finds them; --checkpointing (memory only) is
+        // not stored, so a resume may leave it off.
+        for (String file : new String[]{"--model", "--data", "--tokenizer", "--scales"}) {
+            given.computeIfPresent(file, (k, v) -> Path.of(v).toAbsolutePath().normalize().toString());
+        }
+        given.remove("--checkpointing");
         Path dir = Path.of(args.string("--out", "runs/finetune"));
         Path checkpoint = dir.resolve(Checkpoint.FILE);
         Finetune.Options o;
         if (args.flag("--resume")) {
             Map<String, String> stored = storedOptions(checkpoint);
-            Finetune.Options was = options(Args.of(stored));
+            // The text may have moved: its CRC-32 decides whether it is the same (Finetune checks it).
+            Map<String, String> before = new LinkedHashMap<>(stored);
+            if (given.containsKey("--data")) {
+                before.put("--data", given.get("--data"));
+            }
+            Finetune.Options was = options(Args.of(before));
             o = options(args.withDefaults(stored));
             checkUnchanged(was, o);
             stored.putAll(given);
@@ -105,9 +116,13 @@ public final class FinetuneCommand implements CommandProvider {
             o = options(args);
             // The warm-up's default follows --steps; a resumed run with other --steps keeps this run's.
             given.putIfAbsent("--warmup", Integer.toString(o.warmup()));
-            if (Files.exists(checkpoint) || Files.exists(dir.resolve("metrics.jsonl"))) {
+            if (Files.exists(checkpoint)) {
                 throw new Args.UsageException("the folder " + dir + " already holds a run; continue it with --resume or "
                         + "name a new one with --out");
+            }
+            if (Files.exists(dir.resolve("metrics.jsonl"))) {
+                throw new Args.UsageException("the folder " + dir + " holds the metrics.jsonl of a run that wrote no "
+                        + "checkpoint; remove it or name a new folder with --out");
             }
             if (Files.exists(dir.resolve(LoraAdapters.CONFIG)) || Files.exists(dir.resolve(PeqaScales.CONFIG))) {
                 throw new Args.UsageException("the folder " + dir + " already holds an adapter or a scale set; "
@@ -117,9 +132,7 @@ public final class FinetuneCommand implements CommandProvider {
         Map<String, Object> options = new LinkedHashMap<>(given);
         Finetune.Result r = Finetune.run(backend, o, err, Map.of("options", Json.write(options)));
         if (r.stopped()) {
-            out.printf(Locale.ROOT, "held-out perplexity  %.4f before training; stopped after step %d of %d: the "
-                            + "checkpoint is in %s, continue with --resume%n", r.before().perplexity(),
-                    r.firstStep() + r.losses().length, o.steps(), dir);
+            // Stopped by Ctrl-C: the trainer has said where the checkpoint is, and the JVM is on its way out.
             return 0;
         }
         out.printf(Locale.ROOT, "held-out perplexity  %.4f -> %.4f (%d windows of %d tokens, %d held-out tokens)%n",
@@ -154,19 +167,23 @@ public final class FinetuneCommand implements CommandProvider {
 
     /** On resume: the options that decide the model, its trained part and the data order stay as they were. */
     private static void checkUnchanged(Finetune.Options was, Finetune.Options now) {
-        Object[][] fixed = {{"--model", was.model(), now.model()}, {"--tokenizer", was.tokenizer(), now.tokenizer()},
-                {"--data", was.data(), now.data()}, {"--method", was.method(), now.method()},
+        Object[][] fixed = {{"--model", abs(was.model()), abs(now.model())},
+                {"--tokenizer", abs(was.tokenizer()), abs(now.tokenizer())}, {"--method", was.method(), now.method()},
                 {"--rank, --alpha, --dropout, --rslora or --targets", was.lora(), now.lora()},
                 {"--bits", was.bits(), now.bits()}, {"--group", was.group(), now.group()},
                 {"--seq", was.seq(), now.seq()}, {"--batch", was.batch(), now.batch()},
                 {"--eval-fraction", was.evalFraction(), now.evalFraction()}, {"--seed", was.seed(), now.seed()},
-                {"--scales", was.scales(), now.scales()}};
+                {"--scales", abs(was.scales()), abs(now.scales())}};
         for (Object[] f : fixed) {
             if (!Objects.equals(f[1], f[2])) {
                 throw new Args.UsageException(f[0] + " cannot change when a run is resumed (it was " + f[1] + ", now "
                         + f[2] + ")");
             }
         }
+    }
+
+    private static Path abs(Path p) {
+        return p == null ? null : p.toAbsolutePath().normalize();
     }
 
     /** The options, checked before anything is loaded. */

@@ -33,6 +33,7 @@ import jtune.engine.tokenizer.Tokenizer;
 import jtune.engine.train.BatchStream;
 import jtune.engine.train.Checkpoint;
 import jtune.engine.train.Progress;
+import jtune.engine.train.ShutdownGuard;
 import jtune.engine.train.TokenBlocks;
 import jtune.engine.train.Trainer;
 import jtune.methods.quant.Nf4Quantizer;
@@ -58,7 +59,8 @@ import jtune.methods.quant.QuantizedWeight;
  * tokens) is measured before training (for PEQA, the RTN model's) and after. Training: AdamW (β 0.9, 0.999,
  * ε 1e-8), a constant learning rate after a linear warm-up, gradient clipping, one batch per step. The result, the
  * adapter in PEFT's format ({@link LoraAdapters}) or the scale set ({@link PeqaScales}), goes into {@code out} at
- * the end. With {@code out}, the trainer also writes {@code metrics.jsonl} and a checkpoint of the trainable
+ * the end (before the held-out perplexity after training, so that Ctrl-C then loses nothing; until it is written,
+ * Ctrl-C waits for it). With {@code out}, the trainer also writes {@code metrics.jsonl} and a checkpoint of the trainable
  * parameters and AdamW's state there (every {@code checkpointEvery} updates, at the end, and when stopped by Ctrl-C);
  * {@code resume} continues from it with the numbers an uninterrupted run would have produced (same threads). A run
  * stopped early writes its checkpoint and neither the held-out perplexity after nor the adapter.
@@ -201,7 +203,7 @@ public final class Finetune {
         String dataCrc = Long.toHexString(crc.getValue());
         Map<String, String> meta = new LinkedHashMap<>(metadata);
         meta.put("finetune", o.method().toString());
-        meta.put("base_model", o.model().toString());
+        meta.put("base_model", o.model().toAbsolutePath().normalize().toString());
         meta.put("data_crc32", dataCrc);
         meta.put("backend", backend.name());
         meta.put("threads", Integer.toString(backend.threads()));
@@ -262,8 +264,18 @@ public final class Finetune {
                         trainLayers, trainable, tokens.length, cut, heldOut.length);
                 Perplexity.Result before = heldOut(s, model, heldOut, o.seq());
                 Trainer.Result trained = new Trainer.Result(0, new float[0], false, Float.NaN);
-                if (o.steps() > 0) {
-                    trained = train(s, model, lora, train, heldOutBlocks, o, meta, checkpoint, err);
+                List<Path> saved = new ArrayList<>();
+                // Ctrl-C from here waits for the checkpoint and the adapter or scale set to be written.
+                try (ShutdownGuard _ = new ShutdownGuard(o.out() != null && o.steps() > 0, () -> { })) {
+                    if (o.steps() > 0) {
+                        trained = train(s, model, lora, train, heldOutBlocks, o, meta, checkpoint, err);
+                    }
+                    if (o.out() != null && !trained.stopped()) {
+                        saved.addAll(save(o, lora, peqa, stored[0]));
+                        if (o.steps() > 0) {
+                            saved.add(checkpoint);
+                        }
+                    }
                 }
                 long firstStep = trained.step() - trained.losses().length;
                 if (trained.stopped()) {
@@ -271,13 +283,6 @@ public final class Finetune {
                             firstStep, trained.losses(), true, peaks(ledger), ledger.table(), List.of(checkpoint));
                 }
                 Perplexity.Result after = o.steps() > 0 ? heldOut(s, model, heldOut, o.seq()) : before;
-                List<Path> saved = new ArrayList<>();
-                if (o.out() != null) {
-                    saved.addAll(save(o, lora, peqa, stored[0]));
-                    if (o.steps() > 0) {
-                        saved.add(checkpoint);
-                    }
-                }
                 return new Result(loaded.description(), trainable, trainLayers, cut, heldOut.length, before, after,
                         firstStep, trained.losses(), false, peaks(ledger), ledger.table(), List.copyOf(saved));
             }
@@ -396,6 +401,15 @@ public final class Finetune {
                      new Trainer.Output(o.out(), new Progress(err, Progress.stderrIsTerminal()), null, meta))) {
             if (o.resume()) {
                 trainer.resume(checkpoint);
+                if (o.steps() < trainer.step()) {
+                    throw new IllegalArgumentException("--steps " + o.steps() + " is below the step this run reached ("
+                            + trainer.step() + "); give at least that many");
+                }
+                // What an earlier part of the run saved is older than the checkpoint: the end of this part rewrites it.
+                for (String f : new String[]{LoraAdapters.CONFIG, LoraAdapters.WEIGHTS, PeqaScales.CONFIG,
+                        PeqaScales.SCALES}) {
+                    Files.deleteIfExists(o.out().resolve(f));
+                }
                 if (lora != null) {
                     // One batch a step, so each adapter has made one training pass a step.
                     lora.weights().values().forEach(w -> w.restorePasses(trainer.step()));
