@@ -5,9 +5,11 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import jtune.engine.io.Json;
 import jtune.engine.model.CausalLM;
@@ -57,6 +59,9 @@ public final class Trainer implements AutoCloseable {
     public record Result(long step, float[] losses, boolean stopped, float lastEvalLoss) {
     }
 
+    /** The metrics file's name inside a run folder. */
+    public static final String METRICS = "metrics.jsonl";
+
     private final Session session;
     private final CausalLM model;
     private final Optimizer optimizer;
@@ -103,12 +108,35 @@ public final class Trainer implements AutoCloseable {
         stopRequested = true;
     }
 
-    /** Loads {@code checkpoint} into the model, the optimizer, the data stream and this loop's step. */
+    /**
+     * Loads {@code checkpoint} into the model, the optimizer, the data stream and this loop's step. The run folder's
+     * metrics.jsonl loses its lines past the checkpoint's step (a run that crashed after its last checkpoint had
+     * logged them), so the resumed run logs each step once.
+     */
     public void resume(Path checkpoint) throws IOException {
         Checkpoint.State st = Checkpoint.load(checkpoint, model, optimizer);
         train.restore(st.data());
         step = st.step();
         elapsedBefore = st.elapsedSeconds();
+        Path metrics = output.runDir() == null ? null : output.runDir().resolve(METRICS);
+        if (metrics != null && Files.isRegularFile(metrics)) {
+            List<String> lines = Files.readAllLines(metrics, StandardCharsets.UTF_8);
+            List<String> kept = lines.stream().filter(l -> l.isBlank() || stepOf(l) <= step).toList();
+            if (kept.size() < lines.size()) {
+                Path tmp = metrics.resolveSibling(METRICS + ".tmp");
+                Files.write(tmp, kept, StandardCharsets.UTF_8);
+                Files.move(tmp, metrics, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            }
+        }
+    }
+
+    /** The "step" of a metrics line; a line that is not one of ours counts as past every step. */
+    private static long stepOf(String line) {
+        try {
+            return Json.parseObject(line).get("step") instanceof Number n ? n.longValue() : Long.MAX_VALUE;
+        } catch (IllegalArgumentException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     /**
@@ -256,7 +284,7 @@ public final class Trainer implements AutoCloseable {
         }
         if (output.runDir() != null) {
             Files.createDirectories(output.runDir());
-            Files.writeString(output.runDir().resolve("metrics.jsonl"), line + "\n", StandardCharsets.UTF_8,
+            Files.writeString(output.runDir().resolve(METRICS), line + "\n", StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         }
     }

@@ -157,6 +157,32 @@ class TrainerTest {
     }
 
     @Test
+    void aResumeAfterACrashLogsEachStepOnce() throws IOException {
+        Path straightDir = dir.resolve("straight"), crashDir = dir.resolve("crash");
+        try (Setup a = new Setup(straightDir, "adamw", 1, 4, 0)) {
+            a.trainer.run(false);
+        }
+        try (Setup b = new Setup(crashDir, "adamw", 1, 4, 5)) {
+            int[] calls = {0};
+            b.model.afterForward = () -> {
+                if (++calls[0] == 9) {
+                    throw new IllegalStateException("crash in step 9");
+                }
+            };
+            assertThatThrownBy(() -> b.trainer.run(false)).hasMessage("crash in step 9");
+        }
+        // Steps 1..8 and the evaluations at 4 and 8 were logged; the checkpoint is that of step 5.
+        assertThat(lossLines(crashDir)).hasSize(10);
+        try (Setup c = new Setup(crashDir, "adamw", 1, 4, 5)) {
+            c.trainer.resume(crashDir.resolve(Checkpoint.FILE));
+            assertThat(c.trainer.step()).isEqualTo(5);
+            assertThat(lossLines(crashDir)).isEqualTo(lossLines(straightDir).subList(0, 6));
+            c.trainer.run(false);
+        }
+        assertThat(lossLines(crashDir)).isEqualTo(lossLines(straightDir));
+    }
+
+    @Test
     void metricsGoToTheRunFolderAndStdoutAsJsonLines() throws IOException {
         try (Setup a = new Setup(dir, "adamw", 1, 5, 4)) {
             Trainer.Result r = a.trainer.run(false);
