@@ -120,8 +120,8 @@ public final class ModelLoader {
                                                WeightTransform transform, boolean checkpointing) throws IOException {
         Map<String, String> meta = Checkpoint.metadata(file);
         if (!meta.getOrDefault(Checkpoint.FROZEN, "0").equals("0")) {
-            throw new SafeTensors.FormatException(file + " holds only the trained part of a model, not its "
-                    + meta.get(Checkpoint.FROZEN) + " frozen tensors; load the model it was trained over"
+            throw new SafeTensors.FormatException(file + " holds only the trained part of a model, not its frozen "
+                    + "weights; load the model it was trained over"
                     + (meta.containsKey("base_model") ? " (" + meta.get("base_model") + ")" : "")
                     + " with what the run saved beside it (--adapter or --scales " + file.toAbsolutePath().getParent()
                     + ")");

@@ -129,7 +129,7 @@ class FinetuneResumeTest {
 
         Run asModel = jtune("eval", "--model", shorter.toString(), "--data", text.toString());
         assertThat(asModel.status()).isEqualTo(1);
-        assertThat(asModel.err()).contains("holds only the trained part of a model, not its ")
+        assertThat(asModel.err()).contains("holds only the trained part of a model, not its frozen weights")
                 .contains("load the model it was trained over (" + STORIES.toAbsolutePath().normalize() + ")");
 
         // The text may move: its CRC-32, not its path, says it is the same.
