@@ -5,6 +5,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 
 /**
@@ -123,6 +124,19 @@ public final class Args {
                     + (max == Double.MAX_VALUE ? "of at least " + min : "in [" + min + ", " + max + "]") + ", got " + value);
         }
         return x;
+    }
+
+    /**
+     * For a resumed run: each row {option, the value it had, the value now} must agree, or the option is named as one
+     * that cannot change.
+     */
+    public static void unchangedOnResume(Object[][] rows) {
+        for (Object[] r : rows) {
+            if (!Objects.equals(r[1], r[2])) {
+                throw new UsageException(r[0] + " cannot change when a run is resumed (it was " + r[1] + ", now " + r[2]
+                        + ")");
+            }
+        }
     }
 
     /** A mistake in how jtune was called: the message is shown as is, and the exit code is 2. */

@@ -224,15 +224,10 @@ final class TrainCommand {
 
         /** On resume: the options that decide the data order and the optimizer's state must stay as they were. */
         void checkSameData(Options was) {
-            Object[][] fixed = {{"--seq", seq, was.seq}, {"--batch", batch, was.batch}, {"--accum", accum, was.accum},
-                    {"--seed", seed, was.seed}, {"--eval-fraction", evalFraction, was.evalFraction},
-                    {"--optimizer", optimizerName, was.optimizerName}};
-            for (Object[] f : fixed) {
-                if (!f[1].equals(f[2])) {
-                    throw new Args.UsageException(f[0] + " cannot change when a run is resumed (it was " + f[2]
-                            + ", now " + f[1] + ")");
-                }
-            }
+            Args.unchangedOnResume(new Object[][]{{"--seq", was.seq, seq}, {"--batch", was.batch, batch},
+                    {"--accum", was.accum, accum}, {"--seed", was.seed, seed},
+                    {"--eval-fraction", was.evalFraction, evalFraction},
+                    {"--optimizer", was.optimizerName, optimizerName}});
         }
 
         LrSchedule schedule() {

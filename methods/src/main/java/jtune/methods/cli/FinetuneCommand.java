@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import jtune.engine.backend.Backend;
 import jtune.engine.cli.Args;
@@ -167,19 +166,13 @@ public final class FinetuneCommand implements CommandProvider {
 
     /** On resume: the options that decide the model, its trained part and the data order stay as they were. */
     private static void checkUnchanged(Finetune.Options was, Finetune.Options now) {
-        Object[][] fixed = {{"--model", abs(was.model()), abs(now.model())},
+        Args.unchangedOnResume(new Object[][]{{"--model", abs(was.model()), abs(now.model())},
                 {"--tokenizer", abs(was.tokenizer()), abs(now.tokenizer())}, {"--method", was.method(), now.method()},
                 {"--rank, --alpha, --dropout, --rslora or --targets", was.lora(), now.lora()},
                 {"--bits", was.bits(), now.bits()}, {"--group", was.group(), now.group()},
                 {"--seq", was.seq(), now.seq()}, {"--batch", was.batch(), now.batch()},
                 {"--eval-fraction", was.evalFraction(), now.evalFraction()}, {"--seed", was.seed(), now.seed()},
-                {"--scales", abs(was.scales()), abs(now.scales())}};
-        for (Object[] f : fixed) {
-            if (!Objects.equals(f[1], f[2])) {
-                throw new Args.UsageException(f[0] + " cannot change when a run is resumed (it was " + f[1] + ", now "
-                        + f[2] + ")");
-            }
-        }
+                {"--scales", abs(was.scales()), abs(now.scales())}});
     }
 
     private static Path abs(Path p) {

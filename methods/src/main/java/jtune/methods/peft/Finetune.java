@@ -36,7 +36,7 @@ import jtune.engine.train.Progress;
 import jtune.engine.train.ShutdownGuard;
 import jtune.engine.train.TokenBlocks;
 import jtune.engine.train.Trainer;
-import jtune.methods.quant.Nf4Quantizer;
+import jtune.methods.quant.QuantizedArrays;
 import jtune.methods.quant.QuantizedWeight;
 
 /**
@@ -135,10 +135,12 @@ public final class Finetune {
             } else if (method == Method.QLORA) {
                 QuantFormat.nf4(nf4Block(group), true);
             }
-            if (steps < 0 || checkpointEvery < 0 || evalEvery < 0 || evalBatches < 0 || seq < 2 || batch < 1 || warmup < 0 || !(lr >= 0) || !(clip >= 0) || !(weightDecay >= 0)
+            if (steps < 0 || checkpointEvery < 0 || evalEvery < 0 || evalBatches < 0 || seq < 2 || batch < 1
+                    || warmup < 0 || !(lr >= 0) || !(clip >= 0) || !(weightDecay >= 0)
                     || !(evalFraction > 0 && evalFraction < 1)) {
                 throw new IllegalArgumentException("fine-tuning options out of range: steps " + steps + ", seq " + seq
-                        + ", batch " + batch + ", checkpoint every " + checkpointEvery + ", warmup " + warmup + ", lr " + lr + ", clip " + clip
+                        + ", batch " + batch + ", checkpoint every " + checkpointEvery + ", eval every " + evalEvery
+                        + ", eval batches " + evalBatches + ", warmup " + warmup + ", lr " + lr + ", clip " + clip
                         + ", weight decay " + weightDecay + ", eval fraction " + evalFraction);
             }
         }
@@ -324,12 +326,7 @@ public final class Finetune {
                 if (!LoraConfig.isBlockLayer(layer)) {
                     return dense;
                 }
-                try (dense) {
-                    float[] w = dense.weight().value().toFloatArray();
-                    int rows = Math.toIntExact(dense.outFeatures()), cols = Math.toIntExact(dense.inFeatures());
-                    return new QuantizedWeight(Nf4Quantizer.quantize(w, rows, cols, format).toMatrix(s.pool(),
-                            layer + ".weight"));
-                }
+                return new QuantizedWeight(QuantizedArrays.roundToNearest(dense, format, s.pool(), layer + ".weight"));
             }
 
             @Override

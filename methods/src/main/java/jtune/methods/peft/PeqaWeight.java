@@ -18,7 +18,7 @@ import jtune.engine.tensor.QuantizedMatrix;
 import jtune.engine.tensor.Tensor;
 import jtune.methods.quant.LorcWeight;
 import jtune.methods.quant.QuantizedWeight;
-import jtune.methods.quant.Rtn;
+import jtune.methods.quant.QuantizedArrays;
 
 /**
  * PEQA (Kim et al. 2023, reference §1): an integer-quantized linear weight {@code W = s ⊙ (Q − z)} whose only
@@ -133,11 +133,11 @@ public final class PeqaWeight implements LinearWeight {
 
     /**
      * The transform that quantizes each decoder-block linear layer ("model.layers.N.*") by round-to-nearest in the
-     * integer {@code format} ({@link Rtn}): the layers {@code trained} accepts become PEQA weights, recorded in
-     * {@code made} by layer name in model order; the others frozen {@link QuantizedWeight}s. Other layers (an untied
-     * output head) stay as they are. A layer the model file stores quantized is taken as it is stored instead
-     * ({@code format} does not apply to it): the accepted ones become PEQA weights over its codes ({@link #over}),
-     * which must be integer codes without a LoRC correction; the others stay as stored.
+     * integer {@code format} ({@link QuantizedArrays#roundToNearest}): the layers {@code trained} accepts become PEQA
+     * weights, recorded in {@code made} by layer name in model order; the others frozen {@link QuantizedWeight}s.
+     * Other layers (an untied output head) stay as they are. A layer the model file stores quantized is taken as it
+     * is stored instead ({@code format} does not apply to it): the accepted ones become PEQA weights over its codes
+     * ({@link #over}), which must be integer codes without a LoRC correction; the others stay as stored.
      */
     public static WeightTransform rtn(QuantFormat format, Predicate<String> trained, Map<String, PeqaWeight> made) {
         return new WeightTransform() {
@@ -146,18 +146,14 @@ public final class PeqaWeight implements LinearWeight {
                 if (!LoraConfig.isBlockLayer(layer)) {
                     return dense;
                 }
-                try (dense) {
-                    float[] w = dense.weight().value().toFloatArray();
-                    int rows = Math.toIntExact(dense.outFeatures()), cols = Math.toIntExact(dense.inFeatures());
-                    QuantizedMatrix m = Rtn.quantize(w, rows, cols, format).toMatrix(s.pool(), layer + ".weight");
-                    if (!trained.test(layer)) {
-                        return new QuantizedWeight(m);
-                    }
-                    try (m) {
-                        PeqaWeight p = copyOf(s.pool(), m);
-                        made.put(layer, p);
-                        return p;
-                    }
+                QuantizedMatrix m = QuantizedArrays.roundToNearest(dense, format, s.pool(), layer + ".weight");
+                if (!trained.test(layer)) {
+                    return new QuantizedWeight(m);
+                }
+                try (m) {
+                    PeqaWeight p = copyOf(s.pool(), m);
+                    made.put(layer, p);
+                    return p;
                 }
             }
 

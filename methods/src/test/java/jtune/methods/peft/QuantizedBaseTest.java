@@ -220,18 +220,22 @@ class QuantizedBaseTest {
         batch[1].close();
     }
 
+    /** Loads {@code folder} with every decoder-block layer made a PEQA weight (int4 g32 for dense layers). */
+    private void loadForPeqa(Path folder) throws IOException {
+        load(folder, PeqaWeight.rtn(QuantFormat.integer(4, 32, false, DType.F32), LoraConfig::isBlockLayer,
+                new LinkedHashMap<>()));
+    }
+
     @Test
     void peqaRefusesNf4AndLorcLayersInOneSentence() {
         Path nf4 = quantize("nf4", "--method", "nf4");
         Path lorc = quantize("lorc", "--method", "rtn", "--lorc-rank", "2");
-        assertThatThrownBy(() -> load(nf4, PeqaWeight.rtn(QuantFormat.integer(4, 32, false, DType.F32),
-                LoraConfig::isBlockLayer, new LinkedHashMap<>())))
+        assertThatThrownBy(() -> loadForPeqa(nf4))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("PEQA trains the scales of integer codes, but layer 'model.layers.0.self_attn.q_proj' is "
                         + "stored as nf4 b64 (NF4 has absmax values, not scales on an integer grid); quantize the "
                         + "model with rtn or gptq for peqa, or fine-tune this one with lora or qlora");
-        assertThatThrownBy(() -> load(lorc, PeqaWeight.rtn(QuantFormat.integer(4, 32, false, DType.F32),
-                LoraConfig::isBlockLayer, new LinkedHashMap<>())))
+        assertThatThrownBy(() -> loadForPeqa(lorc))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("PEQA does not train layers with a LoRC correction, and layer "
                         + "'model.layers.0.self_attn.q_proj' is stored with one; quantize the model without "
