@@ -1,6 +1,7 @@
 package jtune.test;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
@@ -66,6 +67,12 @@ class QuantizeStoriesTest {
                         double[] lorc = row(s, model, ModelQuantizer.Options.of(Method.GPTQ, bits, 0, 8), calibration,
                                 heldOut, table);
                         assertThat(lorc[1]).as("LoRC lowers the weight error").isLessThan(gptq[1]);
+                        ModelQuantizer.Options f32 = ModelQuantizer.Options.of(Method.GPTQ, bits, 0, 8);
+                        f32 = new ModelQuantizer.Options(f32.method(), f32.format(), false, f32.percdamp(), 8, 32, 0);
+                        double[] lorc32 = row(s, model, f32, calibration, heldOut, table);
+                        // Reference §4 (e) 3: 8-bit factors change the residual ‖W − Ŵ − ÛV̂‖ by less than 1 %.
+                        assertThat(Math.sqrt(lorc[1])).as("8-bit vs f32 LoRC factors")
+                                .isCloseTo(Math.sqrt(lorc32[1]), within(0.01 * Math.sqrt(lorc32[1])));
                     }
                 }
                 System.out.print(table);
@@ -82,7 +89,7 @@ class QuantizeStoriesTest {
             double err = r.layers().stream().mapToDouble(LayerResult::weightError).sum()
                     / r.layers().stream().mapToDouble(LayerResult::weightNorm).sum();
             String name = o.method() + (o.method() == Method.NF4 ? "" : " " + o.format().bits() + "b")
-                    + (o.lorcRank() > 0 ? " +LoRC" + o.lorcRank() : "");
+                    + (o.lorcRank() > 0 ? " +LoRC" + o.lorcRank() + (o.lorcBits() == 8 ? " i8" : "") : "");
             table.append(String.format(Locale.ROOT, "  %-16s %12.5f %12.5f %10.4f%n", name, out, err, ppl(s, q, heldOut)));
             return new double[]{out, err};
         }

@@ -39,7 +39,7 @@ import jtune.methods.quant.QuantizedModelFile;
  */
 public final class QuantizeCommand implements CommandProvider {
     private static final Set<String> VALUED = Set.of("--model", "--tokenizer", "--method", "--bits", "--group",
-            "--lorc-rank", "--calib", "--calib-windows", "--calib-seq", "--seed", "--out");
+            "--lorc-rank", "--lorc-bits", "--calib", "--calib-windows", "--calib-seq", "--seed", "--out");
     private static final Set<String> FLAGS = Set.of("--sym", "--bf16-scales", "--double-quant", "--act-order");
     /** GPTQ's damping, as a fraction of the mean Hessian diagonal. */
     private static final double PERCDAMP = 0.01;
@@ -62,6 +62,8 @@ public final class QuantizeCommand implements CommandProvider {
                                             asymmetric, f32)
                       --double-quant        nf4: absmax values as 8-bit codes (bitsandbytes' double quantization)
                       --lorc-rank R         add the rank-R SVD of each layer's quantization error (LoRC; default 0)
+                      --lorc-bits 8|32      store LoRC's factors as int8 with a scale per row, as ZeroQuant-V2
+                                            counts them, or f32 (default 8)
                       --calib FILE          gptq: the calibration text, tokenized whole
                       --calib-windows N --calib-seq T   gptq: N windows of T tokens sampled from it (default 128 of
                                             min(2048, the model's positions); fewer when the text is shorter)
@@ -123,8 +125,16 @@ public final class QuantizeCommand implements CommandProvider {
                 throw new Args.UsageException("--bits " + bits + " --group " + group + ": " + e.getMessage());
             }
             int seed = args.integer("--seed", 0, 0);
+            int lorcRank = args.integer("--lorc-rank", 0, 0), lorcBits = args.integer("--lorc-bits", 8, 0);
+            if (lorcBits != 8 && lorcBits != 32) {
+                throw new Args.UsageException("--lorc-bits must be 8 (int8 factors, a scale per row) or 32 (f32), not "
+                        + lorcBits);
+            }
+            if (lorcRank == 0 && args.flag("--lorc-bits")) {
+                throw new Args.UsageException("--lorc-bits sets how LoRC's factors are stored; it needs --lorc-rank R");
+            }
             ModelQuantizer.Options options = new ModelQuantizer.Options(method, format, args.flag("--act-order"),
-                    PERCDAMP, args.integer("--lorc-rank", 0, 0), seed);
+                    PERCDAMP, lorcRank, lorcBits, seed);
             Path calib = null;
             if (gptq) {
                 calib = existing(args, "--calib", "the calibration text GPTQ needs");
@@ -221,7 +231,8 @@ public final class QuantizeCommand implements CommandProvider {
         long t0 = System.nanoTime();
         ModelQuantizer.Result q = ModelQuantizer.quantize(s, loaded.model(), o, windows);
         double seconds = (System.nanoTime() - t0) * 1e-9;
-        QuantizedModelFile.Spec spec = new QuantizedModelFile.Spec(o.method(), o.format(), o.lorcRank(), provenance);
+        QuantizedModelFile.Spec spec = new QuantizedModelFile.Spec(o.method(), o.format(), o.lorcRank(), o.lorcBits(),
+                provenance);
         try (LlamaModel model = q.model()) {
             HfExport.Result w = QuantizedModelFile.write(model, q.weights(), spec, loaded.tokenizer(),
                     loaded.tokenizerFiles(), r.out());

@@ -132,7 +132,7 @@ public final class LoraAdapters {
 
     private static String kind(LinearWeight w) {
         return switch (w) {
-            case LorcWeight l -> kind(l.base()) + " + LoRC r " + l.rank();
+            case LorcWeight l -> kind(l.base()) + " + LoRC r " + l.rank() + (l.bits() == 8 ? " int8" : "");
             case QuantizedWeight q -> q.matrix().format().toString();
             default -> "dense";
         };

@@ -2,43 +2,161 @@ package jtune.methods.quant;
 
 import java.util.ArrayList;
 import java.util.List;
+import jtune.engine.backend.Backend;
 import jtune.engine.backend.Checks;
 import jtune.engine.nn.LinearWeight;
 import jtune.engine.nn.Parameter;
 import jtune.engine.nn.Session;
 import jtune.engine.tensor.Category;
+import jtune.engine.tensor.DType;
+import jtune.engine.tensor.QuantFormat;
+import jtune.engine.tensor.QuantizedMatrix;
 import jtune.engine.tensor.Tensor;
 
 /**
  * ZeroQuant-V2's low-rank compensation (LoRC, reference §4) over a quantized base: {@code W_eff = Ŵ + Û V̂} with the
- * frozen f32 factors Û (out, r) and V̂ (r, in) of the quantization error, so
- * {@code y = x Ŵᵀ + (x V̂ᵀ) Ûᵀ}, never forming Û V̂. Backward gives only {@code dx = dy Ŵ + (dy Û) V̂} (and whatever
- * the base's own trainable parts need). Owns the base and the factors.
+ * frozen factors Û (out, r) and V̂ (r, in) of the quantization error, so {@code y = x Ŵᵀ + (x V̂ᵀ) Ûᵀ}, never forming
+ * Û V̂. Backward gives only {@code dx = dy Ŵ + (dy Û) V̂} (and whatever the base's own trainable parts need).
+ *
+ * <p>The factors are stored either as f32 or, as the paper counts them, as 8-bit codes with one f32 scale per row
+ * ({@link #FACTOR_FORMAT}: symmetric, the row's absolute maximum over 127.5); 8-bit factors go through the backend's
+ * fused quantized products like any quantized weight. Owns the base and the factors.
  */
 public final class LorcWeight implements LinearWeight {
-    private final LinearWeight base;
-    private final Parameter u;
-    private final Parameter v;
+    /** The format of 8-bit factors: per-row (per output channel) symmetric int8 with f32 scales. */
+    public static final QuantFormat FACTOR_FORMAT = QuantFormat.integer(8, 0, true, DType.F32);
 
-    /** {@code u} (out, r) and {@code v} (r, in) frozen f32 factors matching {@code base}'s shape. */
-    public LorcWeight(LinearWeight base, Parameter u, Parameter v) {
-        long r = v.value().dim(0);
-        if (u.value().rank() != 2 || v.value().rank() != 2 || u.value().dim(0) != base.outFeatures()
-                || u.value().dim(1) != r || v.value().dim(1) != base.inFeatures()) {
+    /**
+     * One factor as stored: an f32 tensor (a frozen parameter), or 8-bit codes in {@link #FACTOR_FORMAT}; exactly
+     * one of the two is non-null.
+     */
+    public record Factor(Parameter dense, QuantizedMatrix quantized) {
+        public Factor {
+            if ((dense == null) == (quantized == null)) {
+                throw new IllegalArgumentException("a LoRC factor is either f32 or 8-bit, not both or neither");
+            }
+            if (quantized != null && !quantized.format().equals(FACTOR_FORMAT)) {
+                throw new IllegalArgumentException("an 8-bit LoRC factor is stored as " + FACTOR_FORMAT + ", not "
+                        + quantized.format());
+            }
+        }
+
+        public static Factor of(Parameter dense) {
+            return new Factor(dense, null);
+        }
+
+        public static Factor of(QuantizedMatrix quantized) {
+            return new Factor(null, quantized);
+        }
+
+        public long rows() {
+            return dense != null ? dense.value().dim(0) : quantized.rows();
+        }
+
+        public long cols() {
+            return dense != null ? dense.value().dim(1) : quantized.cols();
+        }
+
+        /** 32 for f32, 8 for 8-bit codes. */
+        public int bits() {
+            return dense != null ? 32 : 8;
+        }
+
+        /** Bytes stored. */
+        public long bytes() {
+            return dense != null ? dense.value().dtype().bytesFor(dense.value().size()) : quantized.bytes();
+        }
+
+        /** The values, row-major (rows, cols): the f32 entries or the dequantized codes. */
+        public float[] values() {
+            if (dense != null) {
+                return dense.value().toFloatArray();
+            }
+            float[] out = new float[Math.toIntExact(rows() * cols())];
+            for (int i = 0; i < quantized.rows(); i++) {
+                for (int j = 0; j < quantized.cols(); j++) {
+                    out[i * quantized.cols() + j] = quantized.weight(i, j);
+                }
+            }
+            return out;
+        }
+
+        /** {@code y = a · Fᵀ + beta · y}. */
+        void timesTransposed(Backend b, Tensor a, Tensor y, float beta) {
+            if (dense != null) {
+                b.matmul(a, false, dense.value(), true, y, 1f, beta);
+            } else {
+                b.quantMatmul(a, quantized, y, 1f, beta);
+            }
+        }
+
+        /** {@code y = a · F + beta · y}. */
+        void times(Backend b, Tensor a, Tensor y, float beta) {
+            if (dense != null) {
+                b.matmul(a, false, dense.value(), false, y, 1f, beta);
+            } else {
+                b.quantMatmulInputGrad(a, quantized, y, 1f, beta);
+            }
+        }
+
+        void close() {
+            if (dense != null) {
+                dense.close();
+            } else {
+                quantized.close();
+            }
+        }
+    }
+
+    private final LinearWeight base;
+    private final Factor u;
+    private final Factor v;
+
+    /** {@code u} (out, r) and {@code v} (r, in) frozen factors matching {@code base}'s shape, stored alike. */
+    public LorcWeight(LinearWeight base, Factor u, Factor v) {
+        if (u.rows() != base.outFeatures() || u.cols() != v.rows() || v.cols() != base.inFeatures()
+                || u.bits() != v.bits()) {
             throw new IllegalArgumentException("LoRC factors for a (" + base.outFeatures() + ", " + base.inFeatures()
-                    + ") weight must be (" + base.outFeatures() + ", r) and (r, " + base.inFeatures() + "), got "
-                    + u.value().shape() + " and " + v.value().shape());
+                    + ") weight must be (" + base.outFeatures() + ", r) and (r, " + base.inFeatures() + "), stored alike;"
+                    + " got (" + u.rows() + ", " + u.cols() + ") " + u.bits() + "-bit and (" + v.rows() + ", " + v.cols()
+                    + ") " + v.bits() + "-bit");
         }
         this.base = base;
         this.u = u;
         this.v = v;
     }
 
-    /** Builds the weight from {@link LowRank} factors, allocated as frozen weights named {@code layer.lorc_u/v}. */
-    public static LorcWeight of(Session s, String layer, LinearWeight base, LowRank f) {
-        Tensor tu = s.f32(layer + ".lorc_u", Category.FROZEN_WEIGHTS, f.rows(), f.rank()).copyFrom(f.u());
-        Tensor tv = s.f32(layer + ".lorc_v", Category.FROZEN_WEIGHTS, f.rank(), f.cols()).copyFrom(f.v());
-        return new LorcWeight(base, new Parameter(tu.name(), tu, false, false), new Parameter(tv.name(), tv, false, false));
+    /**
+     * Builds the weight from {@link LowRank} factors as frozen weights named {@code layer.lorc_u/v}: f32 when
+     * {@code bits} is 32; rounded to {@link #FACTOR_FORMAT} when it is 8.
+     */
+    public static LorcWeight of(Session s, String layer, LinearWeight base, LowRank f, int bits) {
+        checkBits(bits);
+        String nu = layer + ".lorc_u", nv = layer + ".lorc_v";
+        List<Factor> made = new ArrayList<>(2);
+        try {
+            if (bits == 32) {
+                Tensor tu = s.f32(nu, Category.FROZEN_WEIGHTS, f.rows(), f.rank()).copyFrom(f.u());
+                made.add(Factor.of(new Parameter(nu, tu, false, false)));
+                Tensor tv = s.f32(nv, Category.FROZEN_WEIGHTS, f.rank(), f.cols()).copyFrom(f.v());
+                made.add(Factor.of(new Parameter(nv, tv, false, false)));
+            } else {
+                made.add(Factor.of(Rtn.quantize(f.u(), f.rows(), f.rank(), FACTOR_FORMAT).toMatrix(s.pool(), nu)));
+                made.add(Factor.of(Rtn.quantize(f.v(), f.rank(), f.cols(), FACTOR_FORMAT).toMatrix(s.pool(), nv)));
+            }
+            return new LorcWeight(base, made.get(0), made.get(1));
+        } catch (RuntimeException e) {
+            made.forEach(Factor::close);
+            throw e;
+        }
+    }
+
+    /** Refuses factor storage other than 8 or 32 bits in one sentence. */
+    public static void checkBits(int bits) {
+        if (bits != 8 && bits != 32) {
+            throw new IllegalArgumentException("LoRC factors are stored in 8 bits (per-row int8) or 32 (f32), not "
+                    + bits);
+        }
     }
 
     public LinearWeight base() {
@@ -46,18 +164,39 @@ public final class LorcWeight implements LinearWeight {
     }
 
     /** The frozen factor Û (out, r). */
-    public Parameter u() {
+    public Factor u() {
         return u;
     }
 
     /** The frozen factor V̂ (r, in). */
-    public Parameter v() {
+    public Factor v() {
         return v;
     }
 
     /** Rank of the correction. */
     public long rank() {
-        return v.value().dim(0);
+        return v.rows();
+    }
+
+    /** 8 or 32: how the factors are stored. */
+    public int bits() {
+        return u.bits();
+    }
+
+    /** {@code Û V̂} of the stored factors, (out, in) row-major, in f64. */
+    public double[] product() {
+        float[] a = u.values(), b = v.values();
+        int rows = Math.toIntExact(outFeatures()), cols = Math.toIntExact(inFeatures()), r = Math.toIntExact(rank());
+        double[] out = new double[rows * cols];
+        for (int i = 0; i < rows; i++) {
+            for (int c = 0; c < r; c++) {
+                double x = a[i * r + c];
+                for (int j = 0; j < cols; j++) {
+                    out[i * cols + j] += x * b[c * cols + j];
+                }
+            }
+        }
+        return out;
     }
 
     @Override
@@ -74,8 +213,8 @@ public final class LorcWeight implements LinearWeight {
     public void forward(Session s, Tensor x, Tensor y) {
         base.forward(s, x, y);
         try (Tensor t = s.f32("lorc.xv", Category.WORKSPACE, x.dim(0), rank())) {
-            s.backend().matmul(x, false, v.value(), true, t, 1f, 0f);
-            s.backend().matmul(t, false, u.value(), true, y, 1f, 1f);
+            v.timesTransposed(s.backend(), x, t, 0f);
+            u.timesTransposed(s.backend(), t, y, 1f);
         }
     }
 
@@ -85,17 +224,23 @@ public final class LorcWeight implements LinearWeight {
         if (dx != null) {
             Checks.shape("LoRC linear backward", dx, x.dim(0), inFeatures());
             try (Tensor t = s.f32("lorc.dyu", Category.WORKSPACE, dy.dim(0), rank())) {
-                s.backend().matmul(dy, false, u.value(), false, t, 1f, 0f);
-                s.backend().matmul(t, false, v.value(), false, dx, 1f, 1f);
+                u.times(s.backend(), dy, t, 0f);
+                v.times(s.backend(), t, dx, 1f);
             }
         }
     }
 
+    /** The base's parameters, then the factors' tensors, all frozen. */
     @Override
     public List<Parameter> parameters() {
         List<Parameter> all = new ArrayList<>(base.parameters());
-        all.add(u);
-        all.add(v);
+        for (Factor f : List.of(u, v)) {
+            if (f.dense() != null) {
+                all.add(f.dense());
+            } else {
+                f.quantized().tensors().forEach(t -> all.add(new Parameter(t.name(), t, false, false)));
+            }
+        }
         return all;
     }
 

@@ -79,9 +79,11 @@ public final class ModelQuantizer {
      * @param actOrder GPTQ: visit columns by descending Hessian diagonal
      * @param percdamp GPTQ: damping as a fraction of the mean Hessian diagonal
      * @param lorcRank rank of the LoRC correction, 0 for none
+     * @param lorcBits storage of the LoRC factors: 8 (per-row int8, as the paper counts them) or 32 (f32)
      * @param seed     seeds the LoRC sketches
      */
-    public record Options(Method method, QuantFormat format, boolean actOrder, double percdamp, int lorcRank, long seed) {
+    public record Options(Method method, QuantFormat format, boolean actOrder, double percdamp, int lorcRank,
+                          int lorcBits, long seed) {
         public Options {
             boolean nf4 = format.kind() == QuantFormat.Kind.NF4;
             if (nf4 != (method == Method.NF4)) {
@@ -91,16 +93,17 @@ public final class ModelQuantizer {
             if (lorcRank < 0) {
                 throw new IllegalArgumentException("the LoRC rank must be 0 (none) or more, not " + lorcRank);
             }
+            LorcWeight.checkBits(lorcBits);
         }
 
         /**
          * The usual settings: RTN and GPTQ asymmetric with f32 scales, per channel when {@code groupSize} is 0; NF4
          * (bits must be 4) in blocks of {@code groupSize}, 64 when it is 0, without double quantization; GPTQ
-         * without act-order, percdamp 0.01.
+         * without act-order, percdamp 0.01; 8-bit LoRC factors.
          */
         public static Options of(Method method, int bits, int groupSize, int lorcRank) {
             QuantFormat f = method == Method.NF4 ? nf4(bits, groupSize) : QuantFormat.integer(bits, groupSize, false, DType.F32);
-            return new Options(method, f, false, 0.01, lorcRank, 0);
+            return new Options(method, f, false, 0.01, lorcRank, 8, 0);
         }
 
         private static QuantFormat nf4(int bits, int groupSize) {
@@ -266,17 +269,19 @@ public final class ModelQuantizer {
                 e[i] = w[i] - effective[i];
             }
             LowRank f = LowRank.of(e, rows, cols, o.lorcRank(), o.seed() ^ layer.hashCode());
-            double[] uv = f.product();
-            for (int i = 0; i < w.length; i++) {
-                effective[i] = (float) (effective[i] + uv[i]);
-            }
+            LorcWeight lorc;
             try {
-                result = LorcWeight.of(s, layer, base, f);
+                lorc = LorcWeight.of(s, layer, base, f, o.lorcBits());
             } catch (RuntimeException ex) {
                 base.close();
                 throw ex;
             }
-            bytes += (long) Float.BYTES * f.rank() * (rows + cols);
+            double[] uv = lorc.product();
+            for (int i = 0; i < w.length; i++) {
+                effective[i] = (float) (effective[i] + uv[i]);
+            }
+            result = lorc;
+            bytes += lorc.u().bytes() + lorc.v().bytes();
         }
         done.put(layer, result);
         double err = 0, norm = 0;

@@ -42,6 +42,8 @@ import jtune.engine.tokenizer.Tokenizer;
  *   "scale_dtype": "F32",         int: "F32" or "BF16", the type of the scales and zero points; nf4: "F32"
  *   "double_quant": false,        nf4: absmax values stored as 8-bit codes (bitsandbytes' double quantization)
  *   "lorc_rank": 8,               rank of the LoRC correction of every quantized layer, 0 for none
+ *   "lorc_bits": 8,               with lorc_rank &gt; 0: the factors' storage, 8 (int8 codes, one f32 scale per
+ *                                 row) or 32 (f32); absent means 32, as folders written before it existed
  *   "act_order": false,           optional, gptq's settings and its calibration sample, for the record
  *   "damp_percent": 0.01,
  *   "calibration": {"file": "...", "windows": 128, "tokens": 2048, "seed": 0}
@@ -57,8 +59,10 @@ import jtune.engine.tokenizer.Tokenizer;
  *       ceil(in / group_size) (1 for group_size 0);</li>
  *   <li>nf4: {@code L.absmax} F32 (out, groups); with double_quant instead {@code L.absmax_codes} U8 (out, groups),
  *       {@code L.absmax_scales} F32 (ceil(out · groups / 256)) and {@code L.absmax_offset} F32 (1);</li>
- *   <li>lorc_rank r &gt; 0: {@code L.lorc_u} F32 (out, min(r, out, in)) and {@code L.lorc_v} F32 (min(r, out, in),
- *       in); the layer computes {@code x · (dequant(W) + U V)ᵀ}.</li>
+ *   <li>lorc_rank r &gt; 0: the factors U (out, r') and V (r', in), r' = min(r, out, in); the layer computes
+ *       {@code x · (dequant(W) + U V)ᵀ}. With lorc_bits 32 they are {@code L.lorc_u} and {@code L.lorc_v}, F32;
+ *       with lorc_bits 8 each factor F is {@code F.qcodes} U8 (rows, ceil(cols / 8) · 8) and {@code F.scales} F32
+ *       (rows, 1), the format {@link LorcWeight#FACTOR_FORMAT} (symmetric: F = s · (q − 128)).</li>
  * </ul>
  * A layer is quantized exactly when {@code L.qcodes} is present; everything else (embedding, norms, an untied
  * {@code lm_head}, any layer left dense) is F32 under its Hugging Face name as in an unquantized export. The writer
@@ -83,7 +87,8 @@ public final class QuantizedModelFile {
     static final String LORC_V = ".lorc_v";
 
     private static final Set<String> KEYS = Set.of("quant_method", "format_version", "method", "kind", "bits",
-            "group_size", "sym", "scale_dtype", "double_quant", "lorc_rank", "act_order", "damp_percent", "calibration");
+            "group_size", "sym", "scale_dtype", "double_quant", "lorc_rank", "lorc_bits", "act_order", "damp_percent",
+            "calibration");
 
     /**
      * What a quantization_config declares.
@@ -91,10 +96,13 @@ public final class QuantizedModelFile {
      * @param method     the quantizer that made the codes
      * @param format     the format of every quantized layer
      * @param lorcRank   the LoRC rank, 0 for none
+     * @param lorcBits   the LoRC factors' storage, 8 or 32 (immaterial without LoRC)
      * @param provenance the optional record-keeping fields (act_order, damp_percent, calibration), written as given
      */
-    public record Spec(ModelQuantizer.Method method, QuantFormat format, int lorcRank, Map<String, Object> provenance) {
+    public record Spec(ModelQuantizer.Method method, QuantFormat format, int lorcRank, int lorcBits,
+                       Map<String, Object> provenance) {
         public Spec {
+            LorcWeight.checkBits(lorcBits);
             provenance = Map.copyOf(provenance);
             for (String key : provenance.keySet()) {
                 if (!KEYS.contains(key) || key.equals("quant_method") || key.equals("format_version")) {
@@ -104,9 +112,10 @@ public final class QuantizedModelFile {
             }
         }
 
-        /** "int4 g128 asym F32 by gptq, LoRC rank 8". */
+        /** "int4 g128 asym F32 by gptq, LoRC rank 8 (8-bit factors)". */
         public String describe() {
-            return format + " by " + method + (lorcRank > 0 ? ", LoRC rank " + lorcRank : "");
+            return format + " by " + method + (lorcRank > 0 ? ", LoRC rank " + lorcRank + " (" + lorcBits
+                    + "-bit factors)" : "");
         }
     }
 
@@ -127,6 +136,9 @@ public final class QuantizedModelFile {
         m.put("scale_dtype", f.scaleType().name());
         m.put("double_quant", f.doubleQuant());
         m.put("lorc_rank", spec.lorcRank());
+        if (spec.lorcRank() > 0) {
+            m.put("lorc_bits", spec.lorcBits());
+        }
         for (String key : List.of("act_order", "damp_percent", "calibration")) {
             if (spec.provenance().containsKey(key)) {
                 m.put(key, spec.provenance().get(key));
@@ -187,6 +199,11 @@ public final class QuantizedModelFile {
         if (lorcRank < 0) {
             throw new FormatException(where + ": \"lorc_rank\" is " + lorcRank + "; it must be 0 (none) or more");
         }
+        int lorcBits = q.containsKey("lorc_bits") ? integer(where, q, "lorc_bits") : 32;
+        if (lorcBits != 8 && lorcBits != 32) {
+            throw new FormatException(where + ": \"lorc_bits\" is " + lorcBits + "; it must be 8 (int8 factors) or 32"
+                    + " (f32)");
+        }
         Map<String, Object> provenance = new LinkedHashMap<>();
         if (q.containsKey("act_order") && !(q.get("act_order") instanceof Boolean)) {
             throw new FormatException(where + ": \"act_order\" must be true or false");
@@ -202,7 +219,7 @@ public final class QuantizedModelFile {
                 provenance.put(key, q.get(key));
             }
         }
-        return new Spec(method, format, lorcRank, provenance);
+        return new Spec(method, format, lorcRank, lorcBits, provenance);
     }
 
     /**
@@ -250,9 +267,11 @@ public final class QuantizedModelFile {
         QuantizedMatrix m = q.matrix();
         int rank = lorc == null ? 0 : Math.toIntExact(lorc.rank());
         int expectedRank = Math.min(spec.lorcRank(), Math.min(m.rows(), m.cols()));
-        if (!m.format().equals(spec.format()) || rank != expectedRank) {
+        int bits = lorc == null ? spec.lorcBits() : lorc.bits();
+        if (!m.format().equals(spec.format()) || rank != expectedRank || bits != spec.lorcBits()) {
             throw new IllegalArgumentException("layer '" + layer + "' is " + m.format() + " with LoRC rank " + rank
-                    + ", but the model is being written as " + spec.format() + " with LoRC rank " + expectedRank);
+                    + (rank > 0 ? " (" + bits + "-bit)" : "") + ", but the model is being written as " + spec.format()
+                    + " with LoRC rank " + expectedRank + (expectedRank > 0 ? " (" + spec.lorcBits() + "-bit)" : ""));
         }
         weights.add(layer + CODES, m.codes());
         if (m.format().kind() == QuantFormat.Kind.INT) {
@@ -268,8 +287,18 @@ public final class QuantizedModelFile {
             weights.add(layer + ABSMAX_OFFSET, m.absmaxOffset());
         }
         if (lorc != null) {
-            weights.add(layer + LORC_U, lorc.u().value());
-            weights.add(layer + LORC_V, lorc.v().value());
+            addFactor(weights, layer + LORC_U, lorc.u());
+            addFactor(weights, layer + LORC_V, lorc.v());
+        }
+    }
+
+    /** A LoRC factor under {@code name}: one F32 tensor, or its codes and scales (see the class comment). */
+    private static void addFactor(SafeTensorsWriter weights, String name, LorcWeight.Factor f) {
+        if (f.dense() != null) {
+            weights.add(name, f.dense().value());
+        } else {
+            weights.add(name + CODES, f.quantized().codes());
+            weights.add(name + SCALES, f.quantized().scales());
         }
     }
 

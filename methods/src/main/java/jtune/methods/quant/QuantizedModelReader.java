@@ -27,7 +27,7 @@ import jtune.engine.tensor.Tensor;
  * (a {@link QuantizedLayersProvider} for {@code "quant_method": "jtune"}). Each quantized layer becomes a frozen
  * {@link QuantizedWeight} over a {@link QuantizedMatrix} named {@code L.weight} whose tensors are the file's, mapped
  * without a copy and counted as frozen weights (their names are the file's: {@code L.qcodes}, {@code L.scales}, ...),
- * or a {@link LorcWeight} over one when the config has a LoRC rank. Every tensor is checked against the declared
+ * or a {@link LorcWeight} over one when the config has a LoRC rank (its factors f32 or 8-bit, as lorc_bits says). Every tensor is checked against the declared
  * format before it is used: a missing one, or one of another type or shape, fails with one sentence naming the file
  * and the tensor. A layer stored both quantized and dense is refused when the folder is opened.
  */
@@ -43,8 +43,9 @@ public final class QuantizedModelReader implements QuantizedLayersProvider {
         QuantizedModelFile.Spec spec = QuantizedModelFile.parse(configFile, quantizationConfig);
         Set<String> quantized = new LinkedHashSet<>();
         for (String name : files.names()) {
-            if (name.endsWith(QuantizedModelFile.CODES)) {
-                String layer = name.substring(0, name.length() - QuantizedModelFile.CODES.length());
+            String layer = name.substring(0, Math.max(0, name.length() - QuantizedModelFile.CODES.length()));
+            if (name.endsWith(QuantizedModelFile.CODES) && !layer.endsWith(QuantizedModelFile.LORC_U)
+                    && !layer.endsWith(QuantizedModelFile.LORC_V)) {
                 if (files.contains(layer + ".weight")) {
                     throw new FormatException(files.file(name) + " holds layer '" + layer + "' twice, quantized as '"
                             + name + "' and dense as '" + layer + ".weight'; a layer is stored one way");
@@ -114,19 +115,39 @@ public final class QuantizedModelReader implements QuantizedLayersProvider {
                     m = QuantizedMatrix.ofDoubleQuant(layer + ".weight", f, out, in, codes, ac, as, ao);
                 }
                 QuantizedWeight base = new QuantizedWeight(m);
+                String nu = layer + QuantizedModelFile.LORC_U, nv = layer + QuantizedModelFile.LORC_V;
                 if (spec.lorcRank() == 0) {
-                    absent(layer + QuantizedModelFile.LORC_U, true, "its config declares no LoRC (lorc_rank 0)");
+                    for (String name : List.of(nu, nu + QuantizedModelFile.CODES)) {
+                        absent(name, true, "its config declares no LoRC (lorc_rank 0)");
+                    }
                     return base;
                 }
                 long r = Math.min(spec.lorcRank(), Math.min(out, in));
-                String lorc = "LoRC of rank " + spec.lorcRank() + " on a (" + out + ", " + in + ") layer";
-                Tensor u = take(s, made, layer + QuantizedModelFile.LORC_U, DType.F32, lorc, out, r);
-                Tensor v = take(s, made, layer + QuantizedModelFile.LORC_V, DType.F32, lorc, r, in);
-                return new LorcWeight(base, new Parameter(u.name(), u, false, false), new Parameter(v.name(), v, false, false));
+                String lorc = "LoRC of rank " + spec.lorcRank() + " (" + spec.lorcBits() + "-bit factors) on a (" + out
+                        + ", " + in + ") layer";
+                LorcWeight.Factor u = factor(s, made, nu, lorc, out, r), v = factor(s, made, nv, lorc, r, in);
+                return new LorcWeight(base, u, v);
             } catch (IOException | RuntimeException e) {
                 made.forEach(Tensor::close);
                 throw e;
             }
+        }
+
+        /** The LoRC factor {@code name} of shape (rows, cols), stored as the spec's lorc_bits say. */
+        private LorcWeight.Factor factor(Session s, List<Tensor> made, String name, String what, long rows, long cols)
+                throws IOException {
+            if (spec.lorcBits() == 32) {
+                absent(name + QuantizedModelFile.CODES, true, "its config declares f32 LoRC factors (lorc_bits 32)");
+                Tensor t = take(s, made, name, DType.F32, what, rows, cols);
+                return LorcWeight.Factor.of(new Parameter(t.name(), t, false, false));
+            }
+            absent(name, true, "its config declares 8-bit LoRC factors (lorc_bits 8), stored as '" + name
+                    + QuantizedModelFile.CODES + "' and '" + name + QuantizedModelFile.SCALES + "'");
+            QuantFormat f = LorcWeight.FACTOR_FORMAT;
+            Tensor codes = take(s, made, name + QuantizedModelFile.CODES, DType.U8, what, rows,
+                    f.rowBytes(Math.toIntExact(cols)));
+            Tensor scales = take(s, made, name + QuantizedModelFile.SCALES, DType.F32, what, rows, 1);
+            return LorcWeight.Factor.of(QuantizedMatrix.of(name, f, rows, cols, codes, scales, null));
         }
 
         /** Tensor {@code name} of the files, checked to be {@code type} {@code dims}, as a frozen view. */

@@ -199,7 +199,7 @@ class LoadOptionsTest {
         Map<String, Object> m = Json.parseObject(json.out().strip());
         assertThat(m).containsEntry("adapter", adapter.toString());
         assertThat(((Number) m.get("perplexity")).doubleValue()).isEqualTo(trained.perplexity()).isNotEqualTo(base);
-        assertThat(json.err()).contains("quantized int4 g64 asym f32 by rtn, LoRC rank 2",
+        assertThat(json.err()).contains("quantized int4 g64 asym f32 by rtn, LoRC rank 2 (8-bit factors)",
                 "; with the LoRA adapter " + adapter + " (r 4 on 15 layers)");
         assertThat(greedy("generate", "--model", model, "--adapter", adapter.toString())).isEqualTo(trained.text())
                 .isNotEqualTo(greedy("generate", "--model", model));
@@ -208,7 +208,7 @@ class LoadOptionsTest {
                 "--seq", "" + SEQ);
         assertThat(overF32.status()).as(overF32.err()).isZero();
         assertThat(overF32.err()).contains("(r 4 on 15 layers; note: it was trained over int4 g64 asym f32 + LoRC r 2 "
-                + "layers and is applied here over dense ones, so its outputs differ from the fine-tuned model's)");
+                + "int8 layers and is applied here over dense ones, so its outputs differ from the fine-tuned model's)");
 
         assertRefused(jtune("eval", "--model", otherModel().toString(), "--adapter", adapter.toString(), "--data",
                 data), "adapter_model.safetensors: tensor "

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import jtune.engine.io.SafeTensorsReader;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -78,9 +79,38 @@ class QuantizeCommandTest {
                 "--lorc-rank", "4", "--calib", calib.toString(), "--calib-seq", "64", "--out", dir.toString());
         assertThat(q.status()).as(q.err()).isZero();
         assertThat(q.err()).contains("fewer than 128 windows of 64").contains("calibrating on");
-        assertThat(q.out()).contains("int3 per-channel asym", "by gptq, LoRC rank 4", "calibration ");
+        assertThat(q.out()).contains("int3 per-channel asym", "by gptq, LoRC rank 4 (8-bit factors)", "calibration ");
         assertThat(dir.resolve("config.json")).content().contains("\"method\":\"gptq\"", "\"lorc_rank\":4",
-                "\"calibration\":{", "\"tokens\":64");
+                "\"lorc_bits\":8", "\"calibration\":{", "\"tokens\":64");
+    }
+
+    @Test
+    void lorcFactorsAreStoredInEightBitsUnlessAskedForF32() throws IOException {
+        long[] size = new long[2];
+        for (String bits : new String[]{"8", "32"}) {
+            Path dir = tmp.resolve("lorc" + bits);
+            Run q = jtune("quantize", "--model", STORIES.toString(), "--method", "rtn", "--lorc-rank", "4",
+                    "--lorc-bits", bits, "--out", dir.toString());
+            assertThat(q.status()).as(q.err()).isZero();
+            assertThat(q.out()).contains("LoRC rank 4 (" + bits + "-bit factors)");
+            assertThat(dir.resolve("config.json")).content().contains("\"lorc_bits\":" + bits);
+            try (SafeTensorsReader r = SafeTensorsReader.open(dir.resolve("model.safetensors"))) {
+                size[bits.length() - 1] = r.entries().stream().filter(e -> e.name().contains(".lorc_"))
+                        .mapToLong(e -> e.end() - e.begin()).sum();
+            }
+            Run eval = jtune("eval", "--model", dir.toString(), "--data", text.toString(), "--seq", "128");
+            assertThat(eval.status()).as(eval.err()).isZero();
+            assertThat(eval.err()).contains("LoRC rank 4 (" + bits + "-bit factors)");
+        }
+        // Factors of the 35 layers (64 or 172 wide): f32 4 · 4 · (out + in); 8-bit a byte per code, runs of 8, and an
+        // f32 scale per row: out · (8 + 4) + 4 · (in + 4).
+        long f32 = 0, int8 = 0;
+        for (int[] shape : new int[][]{{64, 64}, {32, 64}, {32, 64}, {64, 64}, {172, 64}, {172, 64}, {64, 172}}) {
+            int out = shape[0], in = shape[1];
+            f32 += 16L * (out + in);
+            int8 += out * 12L + 4L * ((in + 7) / 8 * 8 + 4);
+        }
+        assertThat(size).as("bytes of the factors, 8-bit and f32").containsExactly(5 * int8, 5 * f32);
     }
 
     @Test
@@ -104,6 +134,10 @@ class QuantizeCommandTest {
             {"is not an empty folder", "quantize", "--model", model, "--method", "rtn", "--out", full.toString()},
             {"there is no file or folder", "quantize", "--model", tmp.resolve("none").toString(), "--method", "rtn",
                 "--out", out},
+            {"--lorc-bits must be 8 (int8 factors, a scale per row) or 32 (f32), not 16", "quantize", "--model", model,
+                "--method", "rtn", "--lorc-rank", "2", "--lorc-bits", "16", "--out", out},
+            {"--lorc-bits sets how LoRC's factors are stored; it needs --lorc-rank R", "quantize", "--model", model,
+                "--method", "rtn", "--lorc-bits", "32", "--out", out},
             {"unknown option --bit", "quantize", "--model", model, "--method", "rtn", "--bit", "4", "--out", out},
         };
         for (String[] c : cases) {
@@ -112,6 +146,7 @@ class QuantizeCommandTest {
             assertThat(r.err()).as(String.join(" ", c)).contains(c[0]);
         }
         assertThat(tmp.resolve("o")).doesNotExist();
-        assertThat(jtune("--help").out()).contains("  quantize  ", "--lorc-rank R", "--calib FILE");
+        assertThat(jtune("--help").out()).contains("  quantize  ", "--lorc-rank R", "--lorc-bits 8|32",
+                "--calib FILE");
     }
 }

@@ -19,6 +19,7 @@ import jtune.engine.nn.WeightTransform;
 import jtune.engine.tensor.Category;
 import jtune.engine.tensor.MemoryLedger;
 import jtune.engine.tensor.MemoryPool;
+import jtune.engine.tensor.DType;
 import jtune.engine.tensor.QuantFormat;
 import jtune.engine.tensor.Tensor;
 import org.junit.jupiter.api.AfterEach;
@@ -60,7 +61,7 @@ class ModelQuantizerTest {
                 float[] before = logits(model);
                 for (ModelQuantizer.Options o : List.of(ModelQuantizer.Options.of(ModelQuantizer.Method.RTN, 3, 32, 0),
                         ModelQuantizer.Options.of(ModelQuantizer.Method.RTN, 4, 0, 3),
-                        new ModelQuantizer.Options(ModelQuantizer.Method.NF4, QuantFormat.nf4(32, true), false, 0, 2, 5))) {
+                        new ModelQuantizer.Options(ModelQuantizer.Method.NF4, QuantFormat.nf4(32, true), false, 0, 2, 32, 5))) {
                     ModelQuantizer.Result r = ModelQuantizer.quantize(s, model, o, List.of());
                     try (LlamaModel q = r.model(); LlamaModel reference = dense(model, o)) {
                         assertThat(r.layers()).hasSize(7 * c.layers());
@@ -134,7 +135,10 @@ class ModelQuantizerTest {
             assertThatThrownBy(() -> ModelQuantizer.Options.of(ModelQuantizer.Method.NF4, 3, 0, 0))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("4-bit");
             assertThatThrownBy(() -> new ModelQuantizer.Options(ModelQuantizer.Method.RTN, QuantFormat.nf4(64, false),
-                    false, 0.01, 0, 0)).isInstanceOf(IllegalArgumentException.class);
+                    false, 0.01, 0, 8, 0)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> new ModelQuantizer.Options(ModelQuantizer.Method.RTN,
+                    QuantFormat.integer(4, 0, false, DType.F32), false, 0.01, 2, 16, 0))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("8 bits").hasMessageContaining("not 16");
         }
         assertThat(ModelQuantizer.Method.parse("GpTq")).isEqualTo(ModelQuantizer.Method.GPTQ);
         assertThatThrownBy(() -> ModelQuantizer.Method.parse("awq")).hasMessageContaining("rtn, gptq or nf4");
@@ -163,9 +167,19 @@ class ModelQuantizerTest {
                     for (int i = 0; i < w.length; i++) {
                         e[i] = w[i] - d[i];
                     }
-                    double[] uv = LowRank.of(e, rows, cols, o.lorcRank(), o.seed() ^ layer.hashCode()).product();
-                    for (int i = 0; i < w.length; i++) {
-                        d[i] = (float) (d[i] + uv[i]);
+                    LowRank f = LowRank.of(e, rows, cols, o.lorcRank(), o.seed() ^ layer.hashCode());
+                    int r = f.rank();
+                    // 8-bit factors: each row rounded to its own symmetric int8 grid, then multiplied out.
+                    float[] u = o.lorcBits() == 32 ? f.u() : Rtn.quantize(f.u(), rows, r, LorcWeight.FACTOR_FORMAT).dequantize();
+                    float[] v = o.lorcBits() == 32 ? f.v() : Rtn.quantize(f.v(), r, cols, LorcWeight.FACTOR_FORMAT).dequantize();
+                    for (int i = 0; i < rows; i++) {
+                        for (int j = 0; j < cols; j++) {
+                            double uv = 0;
+                            for (int c = 0; c < r; c++) {
+                                uv += (double) u[i * r + c] * v[c * cols + j];
+                            }
+                            d[i * cols + j] = (float) (d[i * cols + j] + uv);
+                        }
                     }
                 }
                 t.copyFrom(d);

@@ -64,15 +64,15 @@ class QuantizedModelFileTest {
     static Stream<ModelQuantizer.Options> formats() {
         return Stream.of(
                 new ModelQuantizer.Options(ModelQuantizer.Method.RTN, QuantFormat.integer(4, 32, false, DType.F32), false,
-                        0.01, 4, 0),
+                        0.01, 4, 8, 0),
                 new ModelQuantizer.Options(ModelQuantizer.Method.GPTQ, QuantFormat.integer(3, 0, true, DType.BF16), false,
-                        0.01, 0, 0),
+                        0.01, 0, 8, 0),
                 new ModelQuantizer.Options(ModelQuantizer.Method.GPTQ, QuantFormat.integer(2, 64, false, DType.BF16), true,
-                        0.01, 8, 3),
+                        0.01, 8, 32, 3),
                 new ModelQuantizer.Options(ModelQuantizer.Method.RTN, QuantFormat.integer(8, 128, true, DType.F32), false,
-                        0.01, 0, 0),
-                new ModelQuantizer.Options(ModelQuantizer.Method.NF4, QuantFormat.nf4(64, false), false, 0.01, 0, 0),
-                new ModelQuantizer.Options(ModelQuantizer.Method.NF4, QuantFormat.nf4(32, true), false, 0.01, 2, 1));
+                        0.01, 0, 8, 0),
+                new ModelQuantizer.Options(ModelQuantizer.Method.NF4, QuantFormat.nf4(64, false), false, 0.01, 0, 8, 0),
+                new ModelQuantizer.Options(ModelQuantizer.Method.NF4, QuantFormat.nf4(32, true), false, 0.01, 2, 8, 1));
     }
 
     @ParameterizedTest
@@ -83,7 +83,8 @@ class QuantizedModelFileTest {
             List<int[]> calibration = o.method() == ModelQuantizer.Method.GPTQ ? randomWindows(4, 32) : List.of();
             ModelQuantizer.Result q = ModelQuantizer.quantize(s, original.model(), o, calibration);
             try (LlamaModel quantized = q.model()) {
-                QuantizedModelFile.Spec spec = new QuantizedModelFile.Spec(o.method(), o.format(), o.lorcRank(), Map.of());
+                QuantizedModelFile.Spec spec = new QuantizedModelFile.Spec(o.method(), o.format(), o.lorcRank(), o.lorcBits(),
+                        Map.of());
                 QuantizedModelFile.write(quantized, q.weights(), spec, original.tokenizer(), original.tokenizerFiles(), dir);
                 long bytes = quantized.parameters().stream()
                         .mapToLong(p -> p.value().dtype().bytesFor(p.value().size())).sum();
@@ -97,7 +98,9 @@ class QuantizedModelFileTest {
                     assertThat(reloadLedger.current(Category.FROZEN_WEIGHTS)).isEqualTo(bytes);
                     List<Parameter> packed = back.model().parameters().stream()
                             .filter(p -> p.name().endsWith(".qcodes")).toList();
-                    assertThat(packed).hasSize(35);
+                    assertThat(packed).filteredOn(p -> !p.name().contains(".lorc_")).hasSize(35);
+                    assertThat(packed).filteredOn(p -> p.name().contains(".lorc_"))
+                            .hasSize(o.lorcRank() > 0 && o.lorcBits() == 8 ? 70 : 0);
                     assertThat(packed).allMatch(p -> p.value().segment().isReadOnly(), "mapped from the file, not copied");
                     assertThat(back.model().parameters()).noneMatch(p -> p.name().endsWith("_proj.weight"));
                 }
@@ -109,12 +112,12 @@ class QuantizedModelFileTest {
     void brokenFoldersFailNamingTheFileAndTheTensor() throws IOException {
         Path good = tmp.resolve("good");
         ModelQuantizer.Options o = new ModelQuantizer.Options(ModelQuantizer.Method.RTN,
-                QuantFormat.integer(4, 32, false, DType.F32), false, 0.01, 2, 0);
+                QuantFormat.integer(4, 32, false, DType.F32), false, 0.01, 2, 8, 0);
         try (LoadedModel original = ModelLoader.load(s, STORIES, null, false, WeightTransform.IDENTITY, false)) {
             ModelQuantizer.Result q = ModelQuantizer.quantize(s, original.model(), o, List.of());
             try (LlamaModel quantized = q.model()) {
                 QuantizedModelFile.write(quantized, q.weights(), new QuantizedModelFile.Spec(o.method(), o.format(), 2,
-                        Map.of()), original.tokenizer(), original.tokenizerFiles(), good);
+                        8, Map.of()), original.tokenizer(), original.tokenizerFiles(), good);
             }
         }
         String q0 = "model.layers.0.self_attn.q_proj";
@@ -125,8 +128,19 @@ class QuantizedModelFileTest {
         Path scales = broken(good, "scales", Map.of(down + ".scales", t -> null), c -> c);
         assertFails(scales, "model.safetensors", "has no tensor '" + down + ".scales'", "int4 g32");
 
-        Path lorc = broken(good, "lorc", Map.of(down + ".lorc_v", t -> null), c -> c);
-        assertFails(lorc, "model.safetensors", "has no tensor '" + down + ".lorc_v'", "LoRC of rank 2");
+        Path lorc = broken(good, "lorc", Map.of(down + ".lorc_v.qcodes", t -> null), c -> c);
+        assertFails(lorc, "model.safetensors", "has no tensor '" + down + ".lorc_v.qcodes'",
+                "LoRC of rank 2 (8-bit factors)");
+
+        Path lorcScales = broken(good, "lorc-scales", Map.of(down + ".lorc_u.scales", t -> u8(down + ".lorc_u.scales",
+                64, 1)), c -> c);
+        assertFails(lorcScales, "model.safetensors", "'" + down + ".lorc_u.scales' is U8 [64, 1]", "needs F32 [64, 1]");
+
+        Path f32 = broken(good, "lorc-f32", Map.of(), c -> edit(c, "\"lorc_bits\":8", "\"lorc_bits\":32"));
+        assertFails(f32, "model.safetensors", q0 + ".lorc_u.qcodes", "f32 LoRC factors (lorc_bits 32)");
+
+        Path bits16 = broken(good, "lorc-16", Map.of(), c -> edit(c, "\"lorc_bits\":8", "\"lorc_bits\":16"));
+        assertFails(bits16, "config.json", "\"lorc_bits\" is 16", "8 (int8 factors) or 32");
 
         Path bits5 = broken(good, "bits5", Map.of(), c -> edit(c, "\"bits\":4", "\"bits\":5"));
         assertFails(bits5, "config.json", "quantization_config", "2, 3, 4 or 8 bits, not 5");
@@ -157,6 +171,27 @@ class QuantizedModelFileTest {
     }
 
     /** {@code text} with its one occurrence of {@code from} replaced by {@code to}. */
+    @Test
+    void aConfigWithoutLorcBitsReadsF32FactorsAsFoldersBeforeItDid() throws IOException {
+        Path good = tmp.resolve("f32");
+        ModelQuantizer.Options o = new ModelQuantizer.Options(ModelQuantizer.Method.RTN,
+                QuantFormat.integer(4, 32, false, DType.F32), false, 0.01, 2, 32, 0);
+        float[] expected;
+        try (LoadedModel original = ModelLoader.load(s, STORIES, null, false, WeightTransform.IDENTITY, false)) {
+            ModelQuantizer.Result q = ModelQuantizer.quantize(s, original.model(), o, List.of());
+            try (LlamaModel quantized = q.model()) {
+                QuantizedModelFile.write(quantized, q.weights(), new QuantizedModelFile.Spec(o.method(), o.format(), 2,
+                        32, Map.of()), original.tokenizer(), original.tokenizerFiles(), good);
+                expected = logits(quantized);
+            }
+        }
+        Path old = broken(good, "old", Map.of(), c -> edit(c, ",\"lorc_bits\":32", ""));
+        try (LoadedModel back = ModelLoader.load(s, old, null, false, WeightTransform.IDENTITY, false)) {
+            assertThat(back.description()).contains("LoRC rank 2 (32-bit factors)");
+            assertThat(logits(back.model())).containsExactly(expected);
+        }
+    }
+
     private static String edit(String text, String from, String to) {
         assertThat(text).containsOnlyOnce(from);
         return text.replace(from, to);

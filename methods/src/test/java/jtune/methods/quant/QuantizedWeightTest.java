@@ -83,16 +83,36 @@ class QuantizedWeightTest {
             e[i] = w[i] - d[i];
         }
         LowRank f = LowRank.of(e, ROWS, COLS, 4, 1);
-        double[] uv = f.product(), eff = toDouble(d);
-        for (int i = 0; i < eff.length; i++) {
-            eff[i] += uv[i];
+        double[] residual = new double[2];
+        for (int bits : new int[]{32, 8}) {
+            // The oracle: the f32 factors, or each factor's rows rounded to their own symmetric int8 grid.
+            float[] u = bits == 32 ? f.u() : Rtn.quantize(f.u(), ROWS, 4, LorcWeight.FACTOR_FORMAT).dequantize();
+            float[] v = bits == 32 ? f.v() : Rtn.quantize(f.v(), 4, COLS, LorcWeight.FACTOR_FORMAT).dequantize();
+            double[] eff = toDouble(d);
+            double res = 0;
+            for (int i = 0; i < ROWS; i++) {
+                for (int j = 0; j < COLS; j++) {
+                    for (int c = 0; c < 4; c++) {
+                        eff[i * COLS + j] += (double) u[i * 4 + c] * v[c * COLS + j];
+                    }
+                    res += Math.pow(w[i * COLS + j] - eff[i * COLS + j], 2);
+                }
+            }
+            residual[bits / 32] = Math.sqrt(res);
+            try (LorcWeight lw = LorcWeight.of(s, "layer", new QuantizedWeight(q.toMatrix(pool, "layer.weight")), f,
+                    bits)) {
+                assertThat(lw.rank()).isEqualTo(4);
+                assertThat(lw.bits()).isEqualTo(bits);
+                assertThat(lw.parameters()).extracting(Parameter::name).anyMatch(n -> n.startsWith("layer.lorc_u"))
+                        .anyMatch(n -> n.startsWith("layer.lorc_v"));
+                assertThat(lw.parameters()).allMatch(p -> !p.trainable());
+                assertThat(lw.u().bytes() + lw.v().bytes()).isEqualTo(bits == 32 ? 4L * 4 * (ROWS + COLS)
+                        : ROWS * (8 + 4) + 4 * (72 + 4)); // codes padded to runs of 8, a scale per row
+                check(lw, eff, "LoRC " + bits + "-bit");
+            }
         }
-        try (LorcWeight lw = LorcWeight.of(s, "layer", new QuantizedWeight(q.toMatrix(pool, "layer.weight")), f)) {
-            assertThat(lw.rank()).isEqualTo(4);
-            assertThat(lw.parameters()).extracting(Parameter::name).contains("layer.lorc_u", "layer.lorc_v");
-            assertThat(lw.parameters()).allMatch(p -> !p.trainable());
-            check(lw, eff, "LoRC");
-        }
+        // Reference §4 (e) 3: 8-bit per-row factors change the LoRC residual by less than 1 %.
+        assertThat(residual[0]).isCloseTo(residual[1], within(0.01 * residual[1]));
         assertThat(ledger.current(Category.FROZEN_WEIGHTS)).isZero();
     }
 
