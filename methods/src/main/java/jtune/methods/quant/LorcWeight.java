@@ -18,22 +18,25 @@ import jtune.engine.tensor.Tensor;
  * frozen factors Û (out, r) and V̂ (r, in) of the quantization error, so {@code y = x Ŵᵀ + (x V̂ᵀ) Ûᵀ}, never forming
  * Û V̂. Backward gives only {@code dx = dy Ŵ + (dy Û) V̂} (and whatever the base's own trainable parts need).
  *
- * <p>The factors are stored either as f32 or, as the paper counts them, as 8-bit codes with one f32 scale per row
- * ({@link #FACTOR_FORMAT}: symmetric, the row's absolute maximum over 127.5); 8-bit factors go through the backend's
- * fused quantized products like any quantized weight. Owns the base and the factors.
+ * <p>The factors are stored either as f32 or, as the paper counts them, as 8-bit codes ({@link #FACTOR_FORMAT}:
+ * symmetric, one f32 scale per rank component, the absolute maximum over 127.5): V̂ by rows, Û as Ûᵀ (r, out) by
+ * rows, so each scale covers one singular direction, whose entries share the magnitude √σ. 8-bit factors go through
+ * the backend's fused quantized products like any quantized weight; both are stored r rows long, so the products
+ * stream long rows also when decoding one token. Owns the base and the factors.
  */
 public final class LorcWeight implements LinearWeight {
     /** The format of 8-bit factors: per-row (per output channel) symmetric int8 with f32 scales. */
     public static final QuantFormat FACTOR_FORMAT = QuantFormat.integer(8, 0, true, DType.F32);
 
     /**
-     * One factor as stored: an f32 tensor (a frozen parameter), or 8-bit codes in {@link #FACTOR_FORMAT}; exactly
-     * one of the two is non-null.
+     * One factor F as stored: an f32 tensor (a frozen parameter) holding F, or 8-bit codes in {@link #FACTOR_FORMAT}
+     * holding F, or Fᵀ when {@code transposed}; exactly one of dense and quantized is non-null.
      */
-    public record Factor(Parameter dense, QuantizedMatrix quantized) {
+    public record Factor(Parameter dense, QuantizedMatrix quantized, boolean transposed) {
         public Factor {
-            if ((dense == null) == (quantized == null)) {
-                throw new IllegalArgumentException("a LoRC factor is either f32 or 8-bit, not both or neither");
+            if ((dense == null) == (quantized == null) || dense != null && transposed) {
+                throw new IllegalArgumentException("a LoRC factor is either f32 or 8-bit (maybe transposed), not both or"
+                        + " neither");
             }
             if (quantized != null && !quantized.format().equals(FACTOR_FORMAT)) {
                 throw new IllegalArgumentException("an 8-bit LoRC factor is stored as " + FACTOR_FORMAT + ", not "
@@ -42,19 +45,22 @@ public final class LorcWeight implements LinearWeight {
         }
 
         public static Factor of(Parameter dense) {
-            return new Factor(dense, null);
+            return new Factor(dense, null, false);
         }
 
-        public static Factor of(QuantizedMatrix quantized) {
-            return new Factor(null, quantized);
+        /** F from its 8-bit codes: the codes of F itself, or of Fᵀ when {@code transposed}. */
+        public static Factor of(QuantizedMatrix quantized, boolean transposed) {
+            return new Factor(null, quantized, transposed);
         }
 
+        /** Rows of F. */
         public long rows() {
-            return dense != null ? dense.value().dim(0) : quantized.rows();
+            return dense != null ? dense.value().dim(0) : transposed ? quantized.cols() : quantized.rows();
         }
 
+        /** Columns of F. */
         public long cols() {
-            return dense != null ? dense.value().dim(1) : quantized.cols();
+            return dense != null ? dense.value().dim(1) : transposed ? quantized.rows() : quantized.cols();
         }
 
         /** 32 for f32, 8 for 8-bit codes. */
@@ -67,15 +73,16 @@ public final class LorcWeight implements LinearWeight {
             return dense != null ? dense.value().dtype().bytesFor(dense.value().size()) : quantized.bytes();
         }
 
-        /** The values, row-major (rows, cols): the f32 entries or the dequantized codes. */
+        /** F's values, row-major (rows, cols): the f32 entries or the dequantized codes. */
         public float[] values() {
             if (dense != null) {
                 return dense.value().toFloatArray();
             }
-            float[] out = new float[Math.toIntExact(rows() * cols())];
+            int cols = Math.toIntExact(cols());
+            float[] out = new float[Math.toIntExact(rows() * cols)];
             for (int i = 0; i < quantized.rows(); i++) {
                 for (int j = 0; j < quantized.cols(); j++) {
-                    out[i * quantized.cols() + j] = quantized.weight(i, j);
+                    out[transposed ? j * cols + i : i * cols + j] = quantized.weight(i, j);
                 }
             }
             return out;
@@ -85,6 +92,8 @@ public final class LorcWeight implements LinearWeight {
         void timesTransposed(Backend b, Tensor a, Tensor y, float beta) {
             if (dense != null) {
                 b.matmul(a, false, dense.value(), true, y, 1f, beta);
+            } else if (transposed) {
+                b.quantMatmulInputGrad(a, quantized, y, 1f, beta);
             } else {
                 b.quantMatmul(a, quantized, y, 1f, beta);
             }
@@ -94,6 +103,8 @@ public final class LorcWeight implements LinearWeight {
         void times(Backend b, Tensor a, Tensor y, float beta) {
             if (dense != null) {
                 b.matmul(a, false, dense.value(), false, y, 1f, beta);
+            } else if (transposed) {
+                b.quantMatmul(a, quantized, y, 1f, beta);
             } else {
                 b.quantMatmulInputGrad(a, quantized, y, 1f, beta);
             }
@@ -127,22 +138,29 @@ public final class LorcWeight implements LinearWeight {
     }
 
     /**
-     * Builds the weight from {@link LowRank} factors as frozen weights named {@code layer.lorc_u/v}: f32 when
-     * {@code bits} is 32; rounded to {@link #FACTOR_FORMAT} when it is 8.
+     * Builds the weight from {@link LowRank} factors as frozen weights: f32 {@code layer.lorc_u/v} when {@code bits}
+     * is 32; when it is 8, {@code layer.lorc_ut} (Ûᵀ) and {@code layer.lorc_v} rounded to {@link #FACTOR_FORMAT}.
      */
     public static LorcWeight of(Session s, String layer, LinearWeight base, LowRank f, int bits) {
         checkBits(bits);
         String nu = layer + ".lorc_u", nv = layer + ".lorc_v";
+        int rows = f.rows(), r = f.rank();
         List<Factor> made = new ArrayList<>(2);
         try {
             if (bits == 32) {
-                Tensor tu = s.f32(nu, Category.FROZEN_WEIGHTS, f.rows(), f.rank()).copyFrom(f.u());
+                Tensor tu = s.f32(nu, Category.FROZEN_WEIGHTS, rows, r).copyFrom(f.u());
                 made.add(Factor.of(new Parameter(nu, tu, false, false)));
-                Tensor tv = s.f32(nv, Category.FROZEN_WEIGHTS, f.rank(), f.cols()).copyFrom(f.v());
+                Tensor tv = s.f32(nv, Category.FROZEN_WEIGHTS, r, f.cols()).copyFrom(f.v());
                 made.add(Factor.of(new Parameter(nv, tv, false, false)));
             } else {
-                made.add(Factor.of(Rtn.quantize(f.u(), f.rows(), f.rank(), FACTOR_FORMAT).toMatrix(s.pool(), nu)));
-                made.add(Factor.of(Rtn.quantize(f.v(), f.rank(), f.cols(), FACTOR_FORMAT).toMatrix(s.pool(), nv)));
+                float[] ut = new float[r * rows];
+                for (int i = 0; i < rows; i++) {
+                    for (int c = 0; c < r; c++) {
+                        ut[c * rows + i] = f.u()[i * r + c];
+                    }
+                }
+                made.add(Factor.of(Rtn.quantize(ut, r, rows, FACTOR_FORMAT).toMatrix(s.pool(), nu + "t"), true));
+                made.add(Factor.of(Rtn.quantize(f.v(), r, f.cols(), FACTOR_FORMAT).toMatrix(s.pool(), nv), false));
             }
             return new LorcWeight(base, made.get(0), made.get(1));
         } catch (RuntimeException e) {

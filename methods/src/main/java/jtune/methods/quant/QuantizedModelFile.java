@@ -61,8 +61,9 @@ import jtune.engine.tokenizer.Tokenizer;
  *       {@code L.absmax_scales} F32 (ceil(out · groups / 256)) and {@code L.absmax_offset} F32 (1);</li>
  *   <li>lorc_rank r &gt; 0: the factors U (out, r') and V (r', in), r' = min(r, out, in); the layer computes
  *       {@code x · (dequant(W) + U V)ᵀ}. With lorc_bits 32 they are {@code L.lorc_u} and {@code L.lorc_v}, F32;
- *       with lorc_bits 8 each factor F is {@code F.qcodes} U8 (rows, ceil(cols / 8) · 8) and {@code F.scales} F32
- *       (rows, 1), the format {@link LorcWeight#FACTOR_FORMAT} (symmetric: F = s · (q − 128)).</li>
+ *       with lorc_bits 8 they are stored as Uᵀ (r', out) and V, each matrix M as {@code M.qcodes} U8 (r', ceil(cols
+ *       / 8) · 8) and {@code M.scales} F32 (r', 1) in the format {@link LorcWeight#FACTOR_FORMAT} (symmetric,
+ *       M = s · (q − 128)), M being {@code L.lorc_ut} and {@code L.lorc_v}.</li>
  * </ul>
  * A layer is quantized exactly when {@code L.qcodes} is present; everything else (embedding, norms, an untied
  * {@code lm_head}, any layer left dense) is F32 under its Hugging Face name as in an unquantized export. The writer
@@ -85,6 +86,9 @@ public final class QuantizedModelFile {
     static final String ABSMAX_OFFSET = ".absmax_offset";
     static final String LORC_U = ".lorc_u";
     static final String LORC_V = ".lorc_v";
+    static final String LORC_UT = ".lorc_ut";
+    /** What the names of LoRC's tensors hold, and no layer's name does. */
+    static final String LORC = ".lorc_";
 
     private static final Set<String> KEYS = Set.of("quant_method", "format_version", "method", "kind", "bits",
             "group_size", "sym", "scale_dtype", "double_quant", "lorc_rank", "lorc_bits", "act_order", "damp_percent",
@@ -287,12 +291,12 @@ public final class QuantizedModelFile {
             weights.add(layer + ABSMAX_OFFSET, m.absmaxOffset());
         }
         if (lorc != null) {
-            addFactor(weights, layer + LORC_U, lorc.u());
+            addFactor(weights, layer + (lorc.u().transposed() ? LORC_UT : LORC_U), lorc.u());
             addFactor(weights, layer + LORC_V, lorc.v());
         }
     }
 
-    /** A LoRC factor under {@code name}: one F32 tensor, or its codes and scales (see the class comment). */
+    /** A LoRC factor under {@code name}: one F32 tensor, or the codes and scales as stored (see the class comment). */
     private static void addFactor(SafeTensorsWriter weights, String name, LorcWeight.Factor f) {
         if (f.dense() != null) {
             weights.add(name, f.dense().value());

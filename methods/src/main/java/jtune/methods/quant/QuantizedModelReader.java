@@ -44,8 +44,7 @@ public final class QuantizedModelReader implements QuantizedLayersProvider {
         Set<String> quantized = new LinkedHashSet<>();
         for (String name : files.names()) {
             String layer = name.substring(0, Math.max(0, name.length() - QuantizedModelFile.CODES.length()));
-            if (name.endsWith(QuantizedModelFile.CODES) && !layer.endsWith(QuantizedModelFile.LORC_U)
-                    && !layer.endsWith(QuantizedModelFile.LORC_V)) {
+            if (name.endsWith(QuantizedModelFile.CODES) && !layer.contains(QuantizedModelFile.LORC)) {
                 if (files.contains(layer + ".weight")) {
                     throw new FormatException(files.file(name) + " holds layer '" + layer + "' twice, quantized as '"
                             + name + "' and dense as '" + layer + ".weight'; a layer is stored one way");
@@ -115,9 +114,10 @@ public final class QuantizedModelReader implements QuantizedLayersProvider {
                     m = QuantizedMatrix.ofDoubleQuant(layer + ".weight", f, out, in, codes, ac, as, ao);
                 }
                 QuantizedWeight base = new QuantizedWeight(m);
-                String nu = layer + QuantizedModelFile.LORC_U, nv = layer + QuantizedModelFile.LORC_V;
+                String nu = layer + QuantizedModelFile.LORC_U, nut = layer + QuantizedModelFile.LORC_UT;
+                String nv = layer + QuantizedModelFile.LORC_V;
                 if (spec.lorcRank() == 0) {
-                    for (String name : List.of(nu, nu + QuantizedModelFile.CODES)) {
+                    for (String name : List.of(nu, nut + QuantizedModelFile.CODES, nv, nv + QuantizedModelFile.CODES)) {
                         absent(name, true, "its config declares no LoRC (lorc_rank 0)");
                     }
                     return base;
@@ -125,7 +125,19 @@ public final class QuantizedModelReader implements QuantizedLayersProvider {
                 long r = Math.min(spec.lorcRank(), Math.min(out, in));
                 String lorc = "LoRC of rank " + spec.lorcRank() + " (" + spec.lorcBits() + "-bit factors) on a (" + out
                         + ", " + in + ") layer";
-                LorcWeight.Factor u = factor(s, made, nu, lorc, out, r), v = factor(s, made, nv, lorc, r, in);
+                LorcWeight.Factor u, v;
+                if (spec.lorcBits() == 32) {
+                    absent(nut + QuantizedModelFile.CODES, true, "its config declares f32 LoRC factors (lorc_bits 32)");
+                    absent(nv + QuantizedModelFile.CODES, true, "its config declares f32 LoRC factors (lorc_bits 32)");
+                    u = dense(s, made, nu, lorc, out, r);
+                    v = dense(s, made, nv, lorc, r, in);
+                } else {
+                    String why = "its config declares 8-bit LoRC factors (lorc_bits 8), stored as codes and scales";
+                    absent(nu, true, why);
+                    absent(nv, true, why);
+                    u = LorcWeight.Factor.of(codes(s, made, nut, lorc, r, out), true);
+                    v = LorcWeight.Factor.of(codes(s, made, nv, lorc, r, in), false);
+                }
                 return new LorcWeight(base, u, v);
             } catch (IOException | RuntimeException e) {
                 made.forEach(Tensor::close);
@@ -133,21 +145,21 @@ public final class QuantizedModelReader implements QuantizedLayersProvider {
             }
         }
 
-        /** The LoRC factor {@code name} of shape (rows, cols), stored as the spec's lorc_bits say. */
-        private LorcWeight.Factor factor(Session s, List<Tensor> made, String name, String what, long rows, long cols)
+        /** The f32 LoRC factor {@code name} (rows, cols). */
+        private LorcWeight.Factor dense(Session s, List<Tensor> made, String name, String what, long rows, long cols)
                 throws IOException {
-            if (spec.lorcBits() == 32) {
-                absent(name + QuantizedModelFile.CODES, true, "its config declares f32 LoRC factors (lorc_bits 32)");
-                Tensor t = take(s, made, name, DType.F32, what, rows, cols);
-                return LorcWeight.Factor.of(new Parameter(t.name(), t, false, false));
-            }
-            absent(name, true, "its config declares 8-bit LoRC factors (lorc_bits 8), stored as '" + name
-                    + QuantizedModelFile.CODES + "' and '" + name + QuantizedModelFile.SCALES + "'");
+            Tensor t = take(s, made, name, DType.F32, what, rows, cols);
+            return LorcWeight.Factor.of(new Parameter(t.name(), t, false, false));
+        }
+
+        /** The 8-bit LoRC matrix {@code name} (rows, cols): its codes and scales. */
+        private QuantizedMatrix codes(Session s, List<Tensor> made, String name, String what, long rows, long cols)
+                throws IOException {
             QuantFormat f = LorcWeight.FACTOR_FORMAT;
             Tensor codes = take(s, made, name + QuantizedModelFile.CODES, DType.U8, what, rows,
                     f.rowBytes(Math.toIntExact(cols)));
             Tensor scales = take(s, made, name + QuantizedModelFile.SCALES, DType.F32, what, rows, 1);
-            return LorcWeight.Factor.of(QuantizedMatrix.of(name, f, rows, cols, codes, scales, null));
+            return QuantizedMatrix.of(name, f, rows, cols, codes, scales, null);
         }
 
         /** Tensor {@code name} of the files, checked to be {@code type} {@code dims}, as a frozen view. */

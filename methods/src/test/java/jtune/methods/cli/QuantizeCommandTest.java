@@ -102,13 +102,13 @@ class QuantizeCommandTest {
             assertThat(eval.status()).as(eval.err()).isZero();
             assertThat(eval.err()).contains("LoRC rank 4 (" + bits + "-bit factors)");
         }
-        // Factors of the 35 layers (64 or 172 wide): f32 4 · 4 · (out + in); 8-bit a byte per code, runs of 8, and an
-        // f32 scale per row: out · (8 + 4) + 4 · (in + 4).
+        // Factors of the 35 layers (64 or 172 wide): f32 4 · 4 · (out + in); 8-bit Ûᵀ and V̂, 4 rows each of a byte per
+        // code in runs of 8 and an f32 scale.
         long f32 = 0, int8 = 0;
         for (int[] shape : new int[][]{{64, 64}, {32, 64}, {32, 64}, {64, 64}, {172, 64}, {172, 64}, {64, 172}}) {
             int out = shape[0], in = shape[1];
             f32 += 16L * (out + in);
-            int8 += out * 12L + 4L * ((in + 7) / 8 * 8 + 4);
+            int8 += 4L * ((out + 7) / 8 * 8 + 4) + 4L * ((in + 7) / 8 * 8 + 4);
         }
         assertThat(size).as("bytes of the factors, 8-bit and f32").containsExactly(5 * int8, 5 * f32);
     }

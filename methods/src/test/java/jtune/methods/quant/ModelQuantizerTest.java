@@ -169,8 +169,8 @@ class ModelQuantizerTest {
                     }
                     LowRank f = LowRank.of(e, rows, cols, o.lorcRank(), o.seed() ^ layer.hashCode());
                     int r = f.rank();
-                    // 8-bit factors: each row rounded to its own symmetric int8 grid, then multiplied out.
-                    float[] u = o.lorcBits() == 32 ? f.u() : Rtn.quantize(f.u(), rows, r, LorcWeight.FACTOR_FORMAT).dequantize();
+                    // 8-bit factors: each singular direction rounded to its own symmetric int8 grid, multiplied out.
+                    float[] u = o.lorcBits() == 32 ? f.u() : QuantizedWeightTest.eightBitU(f.u(), rows, r);
                     float[] v = o.lorcBits() == 32 ? f.v() : Rtn.quantize(f.v(), r, cols, LorcWeight.FACTOR_FORMAT).dequantize();
                     for (int i = 0; i < rows; i++) {
                         for (int j = 0; j < cols; j++) {

@@ -132,12 +132,12 @@ class QuantizedModelFileTest {
         assertFails(lorc, "model.safetensors", "has no tensor '" + down + ".lorc_v.qcodes'",
                 "LoRC of rank 2 (8-bit factors)");
 
-        Path lorcScales = broken(good, "lorc-scales", Map.of(down + ".lorc_u.scales", t -> u8(down + ".lorc_u.scales",
-                64, 1)), c -> c);
-        assertFails(lorcScales, "model.safetensors", "'" + down + ".lorc_u.scales' is U8 [64, 1]", "needs F32 [64, 1]");
+        Path lorcScales = broken(good, "lorc-scales", Map.of(down + ".lorc_ut.scales", t -> u8(down + ".lorc_ut.scales",
+                2, 1)), c -> c);
+        assertFails(lorcScales, "model.safetensors", "'" + down + ".lorc_ut.scales' is U8 [2, 1]", "needs F32 [2, 1]");
 
         Path f32 = broken(good, "lorc-f32", Map.of(), c -> edit(c, "\"lorc_bits\":8", "\"lorc_bits\":32"));
-        assertFails(f32, "model.safetensors", q0 + ".lorc_u.qcodes", "f32 LoRC factors (lorc_bits 32)");
+        assertFails(f32, "model.safetensors", q0 + ".lorc_ut.qcodes", "f32 LoRC factors (lorc_bits 32)");
 
         Path bits16 = broken(good, "lorc-16", Map.of(), c -> edit(c, "\"lorc_bits\":8", "\"lorc_bits\":16"));
         assertFails(bits16, "config.json", "\"lorc_bits\" is 16", "8 (int8 factors) or 32");

@@ -85,8 +85,7 @@ class QuantizedWeightTest {
         LowRank f = LowRank.of(e, ROWS, COLS, 4, 1);
         double[] residual = new double[2];
         for (int bits : new int[]{32, 8}) {
-            // The oracle: the f32 factors, or each factor's rows rounded to their own symmetric int8 grid.
-            float[] u = bits == 32 ? f.u() : Rtn.quantize(f.u(), ROWS, 4, LorcWeight.FACTOR_FORMAT).dequantize();
+            float[] u = bits == 32 ? f.u() : eightBitU(f.u(), ROWS, 4);
             float[] v = bits == 32 ? f.v() : Rtn.quantize(f.v(), 4, COLS, LorcWeight.FACTOR_FORMAT).dequantize();
             double[] eff = toDouble(d);
             double res = 0;
@@ -106,14 +105,35 @@ class QuantizedWeightTest {
                 assertThat(lw.parameters()).extracting(Parameter::name).anyMatch(n -> n.startsWith("layer.lorc_u"))
                         .anyMatch(n -> n.startsWith("layer.lorc_v"));
                 assertThat(lw.parameters()).allMatch(p -> !p.trainable());
+                // 8-bit: Ûᵀ and V̂, 4 rows each of codes padded to runs of 8 and an f32 scale.
                 assertThat(lw.u().bytes() + lw.v().bytes()).isEqualTo(bits == 32 ? 4L * 4 * (ROWS + COLS)
-                        : ROWS * (8 + 4) + 4 * (72 + 4)); // codes padded to runs of 8, a scale per row
+                        : 4 * (16 + 4) + 4 * (72 + 4));
                 check(lw, eff, "LoRC " + bits + "-bit");
             }
         }
         // Reference §4 (e) 3: 8-bit per-row factors change the LoRC residual by less than 1 %.
         assertThat(residual[0]).isCloseTo(residual[1], within(0.01 * residual[1]));
         assertThat(ledger.current(Category.FROZEN_WEIGHTS)).isZero();
+    }
+
+    /**
+     * The oracle of an 8-bit Û (rows, r) row-major: each column (one singular direction) rounded to its own
+     * symmetric int8 grid, as Ûᵀ's rows are stored.
+     */
+    static float[] eightBitU(float[] u, int rows, int r) {
+        float[] ut = new float[r * rows], out = new float[rows * r];
+        for (int i = 0; i < rows; i++) {
+            for (int c = 0; c < r; c++) {
+                ut[c * rows + i] = u[i * r + c];
+            }
+        }
+        float[] q = Rtn.quantize(ut, r, rows, LorcWeight.FACTOR_FORMAT).dequantize();
+        for (int i = 0; i < rows; i++) {
+            for (int c = 0; c < r; c++) {
+                out[i * r + c] = q[c * rows + i];
+            }
+        }
+        return out;
     }
 
     /** forward and backward of w against f64 products with the (rows, cols) matrix eff. */
