@@ -127,8 +127,9 @@ public final class QuantizedModelReader implements QuantizedLayersProvider {
                         + ", " + in + ") layer";
                 LorcWeight.Factor u, v;
                 if (spec.lorcBits() == 32) {
-                    absent(nut + QuantizedModelFile.CODES, true, "its config declares f32 LoRC factors (lorc_bits 32)");
-                    absent(nv + QuantizedModelFile.CODES, true, "its config declares f32 LoRC factors (lorc_bits 32)");
+                    String why = "its config declares f32 LoRC factors (lorc_bits 32, or absent)";
+                    absent(nut + QuantizedModelFile.CODES, true, why);
+                    absent(nv + QuantizedModelFile.CODES, true, why);
                     u = dense(s, made, nu, lorc, out, r);
                     v = dense(s, made, nv, lorc, r, in);
                 } else {

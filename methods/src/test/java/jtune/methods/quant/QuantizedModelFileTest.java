@@ -137,7 +137,7 @@ class QuantizedModelFileTest {
         assertFails(lorcScales, "model.safetensors", "'" + down + ".lorc_ut.scales' is U8 [2, 1]", "needs F32 [2, 1]");
 
         Path f32 = broken(good, "lorc-f32", Map.of(), c -> edit(c, "\"lorc_bits\":8", "\"lorc_bits\":32"));
-        assertFails(f32, "model.safetensors", q0 + ".lorc_ut.qcodes", "f32 LoRC factors (lorc_bits 32)");
+        assertFails(f32, "model.safetensors", q0 + ".lorc_ut.qcodes", "f32 LoRC factors (lorc_bits 32, or absent)");
 
         Path bits16 = broken(good, "lorc-16", Map.of(), c -> edit(c, "\"lorc_bits\":8", "\"lorc_bits\":16"));
         assertFails(bits16, "config.json", "\"lorc_bits\" is 16", "8 (int8 factors) or 32");

@@ -1,0 +1,208 @@
+package jtune.methods.quant;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import jtune.engine.backend.ScalarBackend;
+import jtune.engine.io.Json;
+import jtune.engine.io.LoadedModel;
+import jtune.engine.io.ModelLoader;
+import jtune.engine.io.SafeTensors;
+import jtune.engine.io.SafeTensorsReader;
+import jtune.engine.io.SafeTensorsWriter;
+import jtune.engine.model.LlamaModel;
+import jtune.engine.nn.Session;
+import jtune.engine.nn.WeightTransform;
+import jtune.engine.tensor.Category;
+import jtune.engine.tensor.DType;
+import jtune.engine.tensor.MemoryLedger;
+import jtune.engine.tensor.MemoryPool;
+import jtune.engine.tensor.QuantFormat;
+import jtune.engine.tensor.Tensor;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Seeded mutations of a valid quantized folder of stories260K (int4 g32 asymmetric, LoRC rank 2 with 8-bit factors,
+ * and one with f32 factors): its {@code quantization_config} fields replaced by values of other types and ranges,
+ * dropped or joined by unknown ones, and its tensors dropped, retyped or reshaped. Every case must end in a load whose
+ * model computes finite logits, or in one sentence (an {@link IOException} or {@link IllegalArgumentException}
+ * without a line break) with nothing left in the ledger; any other exception fails the test with the case.
+ */
+class QuantizedFolderFuzzTest {
+    private static final Path STORIES = Path.of("../../shared/data/models/stories260K/stories260K.bin");
+    private static final Object[] VALUES = {0L, 1L, 2L, 3L, 4L, 5L, 8L, 16L, 32L, 64L, 128L, 256L, 4096L, 8192L, -1L,
+        2147483648L, Long.MAX_VALUE, 1.5, 1e300, -0.0, true, false, "", "int", "nf4", "rtn", "gptq", "nf4 ", "F32",
+        "BF16", "F16", "jtune", List.of(), List.of(4L), Map.of(), Map.of("file", "x")};
+    private static final String[] FIELDS = {"quant_method", "format_version", "method", "kind", "bits", "group_size",
+        "sym", "scale_dtype", "double_quant", "lorc_rank", "lorc_bits", "act_order", "damp_percent", "calibration"};
+    private static final DType[] TYPES = {DType.U8, DType.I8, DType.F32, DType.BF16, DType.F16, DType.I32};
+
+    @TempDir
+    Path tmp;
+    private final MemoryLedger ledger = new MemoryLedger();
+    private final MemoryPool pool = new MemoryPool(ledger);
+    private final Session s = new Session(new ScalarBackend(), pool);
+    private int loaded;
+    private int refused;
+
+    @BeforeEach
+    void needsStories() {
+        Assumptions.assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin is not in ../../shared/data; skipped");
+    }
+
+    @AfterEach
+    void close() {
+        pool.close();
+    }
+
+    @Test
+    void everyMutationLoadsAndComputesOrFailsWithOneSentence() throws IOException {
+        SplittableRandom rng = new SplittableRandom(20261126);
+        for (int lorcBits : new int[]{8, 32}) {
+            Path good = write(lorcBits);
+            String configText = Files.readString(good.resolve("config.json"));
+            Map<String, Object> config = Json.parseObject(configText);
+            List<String> names;
+            try (SafeTensorsReader r = SafeTensorsReader.open(good.resolve(SafeTensors.MODEL_FILE))) {
+                names = r.entries().stream().map(SafeTensors.Entry::name).toList();
+            }
+            check("the valid " + lorcBits + "-bit folder", good);
+            assertThat(loaded).as("the valid folder loads").isPositive();
+            for (int n = 0; n < 150; n++) {
+                Map<String, Object> q = new LinkedHashMap<>(quantization(config));
+                int edits = 1 + rng.nextInt(2);
+                StringBuilder what = new StringBuilder("config");
+                for (int e = 0; e < edits; e++) {
+                    String field = rng.nextInt(12) == 0 ? "bits_" + rng.nextInt(3) : FIELDS[rng.nextInt(FIELDS.length)];
+                    if (rng.nextInt(5) == 0) {
+                        q.remove(field);
+                        what.append(" -").append(field);
+                    } else {
+                        Object v = VALUES[rng.nextInt(VALUES.length)];
+                        q.put(field, v);
+                        what.append(' ').append(field).append('=').append(Json.write(v));
+                    }
+                }
+                Map<String, Object> c = new LinkedHashMap<>(config);
+                c.put("quantization_config", q);
+                Path dir = copy(good, "c" + lorcBits + "-" + n, Json.write(c), Map.of());
+                check(what.toString(), dir);
+            }
+            for (int n = 0; n < 60; n++) {
+                String name = names.get(rng.nextInt(names.size()));
+                int kind = rng.nextInt(3);
+                Mutation m = switch (kind) {
+                    case 0 -> new Mutation(null, null);
+                    case 1 -> new Mutation(TYPES[rng.nextInt(TYPES.length)], null);
+                    default -> new Mutation(null, new long[]{rng.nextInt(4), 1 + rng.nextInt(300)});
+                };
+                Path dir = copy(good, "t" + lorcBits + "-" + n, configText, Map.of(name, m));
+                check(name + " " + m, dir);
+            }
+        }
+        assertThat(refused).as("refusals").isGreaterThan(300);
+    }
+
+    /** A tensor dropped (both null), retyped, or reshaped to dims (keeping its type). */
+    private record Mutation(DType type, long[] dims) {
+        @Override
+        public String toString() {
+            return type == null && dims == null ? "dropped" : type != null ? "as " + type
+                    : "reshaped to " + java.util.Arrays.toString(dims);
+        }
+    }
+
+    private void check(String what, Path dir) {
+        try (LoadedModel m = ModelLoader.load(s, dir, null, false, WeightTransform.IDENTITY, false)) {
+            for (float v : logits(m.model())) {
+                if (!Float.isFinite(v)) {
+                    fail("%s: loaded, but computes a non-finite logit", what);
+                }
+            }
+            loaded++;
+        } catch (IOException | IllegalArgumentException e) {
+            String message = String.valueOf(e.getMessage());
+            if (message.contains("\n") || message.equals("null") || message.isBlank()) {
+                fail(what + ": not one sentence: " + message, e);
+            }
+            refused++;
+        } catch (RuntimeException | OutOfMemoryError e) {
+            fail(what + ": " + e, e);
+        }
+        assertThat(ledger.current(Category.FROZEN_WEIGHTS)).as("%s: nothing left counted", what).isZero();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> quantization(Map<String, Object> config) {
+        return (Map<String, Object>) config.get("quantization_config");
+    }
+
+    /** The valid folder: stories260K as int4 g32 with LoRC rank 2, factors of lorcBits. */
+    private Path write(int lorcBits) throws IOException {
+        Path dir = tmp.resolve("good" + lorcBits);
+        ModelQuantizer.Options o = new ModelQuantizer.Options(ModelQuantizer.Method.RTN,
+                QuantFormat.integer(4, 32, false, DType.F32), false, 0.01, 2, lorcBits, 0);
+        try (LoadedModel original = ModelLoader.load(s, STORIES, null, false, WeightTransform.IDENTITY, false)) {
+            ModelQuantizer.Result q = ModelQuantizer.quantize(s, original.model(), o, List.of());
+            try (LlamaModel quantized = q.model()) {
+                QuantizedModelFile.write(quantized, q.weights(), new QuantizedModelFile.Spec(o.method(), o.format(), 2,
+                        lorcBits, Map.of()), original.tokenizer(), original.tokenizerFiles(), dir);
+            }
+        }
+        return dir;
+    }
+
+    /** A copy of good with config.json's text {@code config} and the tensors of {@code mutations} changed. */
+    private Path copy(Path good, String name, String config, Map<String, Mutation> mutations) throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve(name));
+        Files.writeString(dir.resolve("config.json"), config);
+        Files.copy(good.resolve("tokenizer.bin"), dir.resolve("tokenizer.bin"));
+        if (mutations.isEmpty()) {
+            Files.createSymbolicLink(dir.resolve(SafeTensors.MODEL_FILE), good.resolve(SafeTensors.MODEL_FILE));
+            return dir;
+        }
+        List<Tensor> made = new ArrayList<>();
+        try (SafeTensorsReader r = SafeTensorsReader.open(good.resolve(SafeTensors.MODEL_FILE))) {
+            SafeTensorsWriter w = new SafeTensorsWriter();
+            for (SafeTensors.Entry e : r.entries()) {
+                Mutation m = mutations.get(e.name());
+                if (m == null) {
+                    w.add(e.name(), r.tensor(e.name(), pool, Category.WORKSPACE));
+                } else if (m.type() != null || m.dims() != null) {
+                    Tensor t = pool.allocate(e.name(), m.type() != null ? m.type() : e.type().dtype(), Category.WORKSPACE,
+                            m.dims() != null ? m.dims() : e.dims());
+                    made.add(t);
+                    w.add(e.name(), t);
+                }
+            }
+            w.write(dir.resolve(SafeTensors.MODEL_FILE));
+        } finally {
+            made.forEach(Tensor::close);
+        }
+        return dir;
+    }
+
+    private float[] logits(LlamaModel m) {
+        int seq = 6;
+        try (Tensor tokens = s.i32("tokens", Category.WORKSPACE, 1, seq);
+             Tensor out = s.f32("logits", Category.WORKSPACE, seq, m.config().vocab())) {
+            for (int i = 0; i < seq; i++) {
+                tokens.set(1 + 37 * i % 500, 0, i);
+            }
+            m.logits(tokens, out);
+            return out.toFloatArray();
+        }
+    }
+}
