@@ -9,8 +9,9 @@ import java.util.Map;
  * A small strict JSON (RFC 8259) reader and writer, so that the engine needs nothing beyond the JDK.
  * Values map to Java as: object → {@code LinkedHashMap<String, Object>} (keys in file order, a repeated key
  * is an error), array → {@code List<Object>}, string → {@code String}, number → {@code Long} when it is an
- * integer that fits, else {@code Double}, true/false → {@code Boolean}, null → {@code null}. Nesting is
- * limited to {@value #MAX_DEPTH} levels so that hostile input cannot exhaust the stack.
+ * integer that fits, else {@code Double} (a number beyond a double's range, such as 1e999, is an error, as RFC 8259
+ * allows: it would read as an infinity, which {@link #write} has no form for), true/false → {@code Boolean}, null →
+ * {@code null}. Nesting is limited to {@value #MAX_DEPTH} levels so that hostile input cannot exhaust the stack.
  */
 public final class Json {
     /** Deepest nesting of arrays and objects accepted. */
@@ -240,10 +241,16 @@ public final class Json {
             try {
                 return Long.parseLong(s);
             } catch (NumberFormatException tooBig) {
-                return Double.parseDouble(s);
+                // beyond a long: read as a double below
             }
         }
-        return Double.parseDouble(s);
+        double d = Double.parseDouble(s);
+        if (Double.isInfinite(d)) {
+            pos = start;
+            throw error("the number " + (s.length() > 40 ? s.substring(0, 40) + "..." : s) + " is beyond the range "
+                    + "of a double (about 1.8e308), which jtune does not read as infinity");
+        }
+        return d;
     }
 
     private void digits() {

@@ -223,8 +223,13 @@ public final class LoraAdapters {
                     + "[\"q_proj\", \"v_proj\"]");
         }
         list.forEach(t -> targets.add(String.valueOf(t)));
+        double r = number(file, c, "r", null).doubleValue();
+        if (r != Math.rint(r) || r < 1 || r > Integer.MAX_VALUE) {
+            throw new SafeTensors.FormatException(file + ": \"r\" must be a whole number from 1 to " + Integer.MAX_VALUE
+                    + ", got " + Json.write(c.get("r")));
+        }
         try {
-            return new LoraConfig(Math.toIntExact(number(file, c, "r", null).longValue()),
+            return new LoraConfig((int) r,
                     number(file, c, "lora_alpha", null).doubleValue(),
                     number(file, c, "lora_dropout", 0.0).doubleValue(), Boolean.TRUE.equals(c.get("use_rslora")),
                     LoraConfig.MODULES.stream().filter(targets::contains).toList());

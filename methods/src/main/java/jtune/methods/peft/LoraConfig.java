@@ -22,8 +22,9 @@ public record LoraConfig(int rank, double alpha, double dropout, boolean rslora,
         if (rank < 1) {
             throw new IllegalArgumentException("the LoRA rank must be at least 1, not " + rank);
         }
-        if (!(alpha > 0) || Double.isInfinite(alpha)) {
-            throw new IllegalArgumentException("the LoRA alpha must be a positive number, not " + alpha);
+        if (!(alpha > 0) || alpha > Float.MAX_VALUE) {
+            throw new IllegalArgumentException("the LoRA alpha must be a positive number that an f32 holds (at most "
+                    + Float.MAX_VALUE + "), not " + alpha);
         }
         if (!(dropout >= 0 && dropout < 1)) {
             throw new IllegalArgumentException("the LoRA dropout must be in [0, 1), not " + dropout);

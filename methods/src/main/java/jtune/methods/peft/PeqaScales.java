@@ -86,10 +86,12 @@ public final class PeqaScales {
     public static Settings readConfig(Path dir) throws IOException {
         Path file = dir.resolve(CONFIG);
         Map<String, Object> c = config(file);
-        if (!(c.get("bits") instanceof Number bits) || !(c.get("group_size") instanceof Number group)
-                || !(c.get("symmetric") instanceof Boolean symmetric)) {
-            throw new SafeTensors.FormatException(file + " must give \"bits\", \"group_size\" (numbers) and "
-                    + "\"symmetric\" (true or false)");
+        if (!(c.get("bits") instanceof Long bits) || !(c.get("group_size") instanceof Long group)
+                || !(c.get("symmetric") instanceof Boolean symmetric) || bits != bits.intValue()
+                || group != group.intValue()) {
+            throw new SafeTensors.FormatException(file + " must give \"bits\", \"group_size\" (whole numbers, such as "
+                    + "4 and 32) and \"symmetric\" (true or false), not " + Json.write(c.get("bits")) + ", "
+                    + Json.write(c.get("group_size")) + " and " + Json.write(c.get("symmetric")));
         }
         QuantFormat f;
         try {
@@ -152,6 +154,10 @@ public final class PeqaScales {
             throw new SafeTensors.FormatException(file + ": the scales were trained over other integer codes (CRC-32 "
                     + c.get("codes_crc32") + ", this model's " + crc + "); they fit only the base quantized from "
                     + Json.write(c.get("base_model")) + " with " + Json.write(c.get("quantizer")));
+        }
+        if (!Files.isRegularFile(dir.resolve(SCALES))) {
+            throw new NoSuchFileException(dir.resolve(SCALES).toString(), null, "no PEQA scales here, though " + CONFIG
+                    + " is");
         }
         try (SafeTensorsReader r = SafeTensorsReader.open(dir.resolve(SCALES))) {
             for (Map.Entry<String, PeqaWeight> e : weights.entrySet()) {

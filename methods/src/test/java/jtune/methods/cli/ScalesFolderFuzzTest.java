@@ -1,0 +1,325 @@
+package jtune.methods.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import jtune.engine.backend.ScalarBackend;
+import jtune.engine.cli.LoadOptionProvider;
+import jtune.engine.io.Json;
+import jtune.engine.io.LoadedModel;
+import jtune.engine.io.ModelLoader;
+import jtune.engine.io.SafeTensors;
+import jtune.engine.io.SafeTensorsReader;
+import jtune.engine.io.SafeTensorsWriter;
+import jtune.engine.model.LlamaModel;
+import jtune.engine.nn.Session;
+import jtune.engine.tensor.Category;
+import jtune.engine.tensor.DType;
+import jtune.engine.tensor.MemoryLedger;
+import jtune.engine.tensor.MemoryPool;
+import jtune.engine.tensor.QuantFormat;
+import jtune.engine.tensor.Tensor;
+import jtune.methods.peft.PeqaScales;
+import jtune.methods.peft.PeqaWeight;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Seeded mutations of a valid PEQA scale set of stories260K (int4 g32 asymmetric, every decoder-block layer but
+ * k_proj, as {@code --scales DIR} reads it): its {@code peqa_config.json} fields replaced by values of other types and
+ * ranges (each value in turn for bits, group_size, symmetric, layers and codes_crc32), dropped or joined by unknown
+ * ones, its text cut short or its bytes flipped, and its tensors dropped, retyped, reshaped, renamed or joined by
+ * others. Every case must end in a load whose model computes finite logits, or in one sentence (an
+ * {@link IOException} or {@link IllegalArgumentException} without a line break, naming the folder) with nothing left
+ * in the ledger; any other exception fails the test with the case.
+ */
+class ScalesFolderFuzzTest {
+    private static final Path STORIES = Run.STORIES;
+    private static final QuantFormat INT4_G32 = QuantFormat.integer(4, 32, false, DType.F32);
+    private static final Object[] VALUES = {0L, 1L, 2L, 3L, 4L, 5L, 8L, 9L, 16L, 32L, 64L, 128L, 4096L, -1L, -32L,
+        2147483647L, 2147483648L, 4294967300L, Long.MAX_VALUE, Long.MIN_VALUE, 4.0, 4.5, 32.0, 1e300, -0.0, true, false,
+        null, "", "4", "jtune-peqa-scales-1", "jtune-peqa-scales-2", "00000000", List.of(), List.of(4L),
+        Arrays.asList((Object) null), List.of("model.layers.0.self_attn.q_proj"), Map.of(), Map.of("bits", 4L)};
+    private static final String[] FIELDS = {"format", "base_model", "quantizer", "bits", "group_size", "symmetric",
+        "codes_crc32", "layers"};
+    /** Number texts that no value of Json.write gives: beyond a double's range, or in other spellings. */
+    private static final String[] RAW = {"1e999", "-1e999", "1e-999", "2E0", "-0", "99999999999999999999"};
+    private static final DType[] TYPES = {DType.U8, DType.I8, DType.F32, DType.BF16, DType.F16, DType.I32};
+
+    @TempDir
+    Path tmp;
+    private final MemoryLedger ledger = new MemoryLedger();
+    private final MemoryPool pool = new MemoryPool(ledger);
+    private final Session s = new Session(new ScalarBackend(), pool);
+    private int loaded;
+    private int refused;
+
+    @BeforeEach
+    void needsStories() {
+        Assumptions.assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin is not in ../../shared/data; skipped");
+    }
+
+    @AfterEach
+    void close() {
+        pool.close();
+    }
+
+    @Test
+    void everyMutationLoadsAndComputesOrFailsWithOneSentence() throws IOException {
+        SplittableRandom rng = new SplittableRandom(20261128);
+        Path good = write();
+        String configText = Files.readString(good.resolve(PeqaScales.CONFIG));
+        Map<String, Object> config = Json.parseObject(configText);
+        List<String> names;
+        try (SafeTensorsReader r = SafeTensorsReader.open(good.resolve(PeqaScales.SCALES))) {
+            names = r.entries().stream().map(SafeTensors.Entry::name).toList();
+        }
+        check("the valid scale set", good);
+        assertThat(loaded).as("the valid scale set loads").isEqualTo(1);
+
+        List<Object> values = new ArrayList<>(Arrays.asList(VALUES));
+        values.addAll(layerLists(config));
+        for (String field : new String[]{"bits", "group_size", "symmetric", "layers", "codes_crc32", "format"}) {
+            for (int v = 0; v < values.size(); v++) {
+                Map<String, Object> c = new LinkedHashMap<>(config);
+                c.put(field, values.get(v));
+                check("config " + field + "=" + Json.write(values.get(v)), copy(good, field + v, Json.write(c),
+                        Map.of(), Map.of()));
+            }
+            Map<String, Object> c = new LinkedHashMap<>(config);
+            c.remove(field);
+            check("config -" + field, copy(good, "no-" + field, Json.write(c), Map.of(), Map.of()));
+        }
+        for (int n = 0; n < 100; n++) {
+            Map<String, Object> c = new LinkedHashMap<>(config);
+            int edits = 1 + rng.nextInt(3);
+            StringBuilder what = new StringBuilder("config");
+            for (int e = 0; e < edits; e++) {
+                String field = rng.nextInt(10) == 0 ? "unknown_" + rng.nextInt(3) : FIELDS[rng.nextInt(FIELDS.length)];
+                if (rng.nextInt(5) == 0) {
+                    c.remove(field);
+                    what.append(" -").append(field);
+                } else {
+                    Object v = values.get(rng.nextInt(values.size()));
+                    c.put(field, v);
+                    what.append(' ').append(field).append('=').append(Json.write(v));
+                }
+            }
+            check(what.toString(), copy(good, "c" + n, Json.write(c), Map.of(), Map.of()));
+        }
+        for (String field : FIELDS) {
+            for (int t = 0; t < RAW.length; t++) {
+                Map<String, Object> c = new LinkedHashMap<>(config);
+                c.put(field, "@RAW@");
+                check("config " + field + "=" + RAW[t] + " (raw)", copy(good, "raw-" + field + t,
+                        Json.write(c).replace("\"@RAW@\"", RAW[t]), Map.of(), Map.of()));
+            }
+        }
+        byte[] text = configText.getBytes(StandardCharsets.UTF_8);
+        for (int n = 0; n < 30; n++) {
+            int cut = rng.nextInt(text.length);
+            check("config cut to " + cut + " bytes", copy(good, "cut" + n,
+                    new String(Arrays.copyOf(text, cut), StandardCharsets.UTF_8), Map.of(), Map.of()));
+        }
+        for (int n = 0; n < 50; n++) {
+            byte[] m = text.clone();
+            int at = rng.nextInt(m.length);
+            m[at] ^= (byte) (1 << rng.nextInt(8));
+            check("config with a bit flipped at " + at, copy(good, "flip" + n, new String(m, StandardCharsets.UTF_8),
+                    Map.of(), Map.of()));
+        }
+        String[] wholes = {"", "[]", "null", "1", "\"jtune-peqa-scales-1\"", "{}",
+            "{\"format\":\"jtune-peqa-scales-1\"}", "[".repeat(100_000) + "]".repeat(100_000),
+            "{\"format\":\"jtune-peqa-scales-1\",\"layers\":" + "[".repeat(100_000) + "]".repeat(100_000) + "}"};
+        for (int n = 0; n < wholes.length; n++) {
+            check("config " + shorten(wholes[n]), copy(good, "whole" + n, wholes[n], Map.of(), Map.of()));
+        }
+
+        for (int n = 0; n < 70; n++) {
+            String name = names.get(rng.nextInt(names.size()));
+            Mutation m = switch (rng.nextInt(5)) {
+                case 0 -> new Mutation(null, null, null);
+                case 1 -> new Mutation(TYPES[rng.nextInt(TYPES.length)], null, null);
+                case 2 -> new Mutation(null, new long[]{rng.nextInt(4) * 32L, 1 + rng.nextInt(6)}, null);
+                case 3 -> new Mutation(null, rng.nextBoolean() ? new long[]{64} : new long[]{1, 64, 2}, null);
+                default -> new Mutation(null, null, name.replace("layers.", "layers.1"));
+            };
+            check(name + " " + m, copy(good, "t" + n, configText, Map.of(name, m), Map.of()));
+        }
+        String[] extras = {"model.layers.9.self_attn.q_proj.scales", "model.layers.0.self_attn.k_proj.scales",
+            "lm_head.scales", "", "model.layers.0.mlp.up_proj.zeros"};
+        for (int n = 0; n < extras.length; n++) {
+            check("an extra tensor '" + extras[n] + "'", copy(good, "x" + n, configText, Map.of(),
+                    Map.of(extras[n], new long[]{64, 2})));
+        }
+        Path noScales = Files.createDirectory(tmp.resolve("no-scales"));
+        Files.writeString(noScales.resolve(PeqaScales.CONFIG), configText);
+        check("no " + PeqaScales.SCALES, noScales);
+        Path noConfig = Files.createDirectory(tmp.resolve("no-config"));
+        Files.createSymbolicLink(noConfig.resolve(PeqaScales.SCALES), good.resolve(PeqaScales.SCALES));
+        check("no " + PeqaScales.CONFIG, noConfig);
+        Path notSafeTensors = Files.createDirectory(tmp.resolve("not-safetensors"));
+        Files.writeString(notSafeTensors.resolve(PeqaScales.CONFIG), configText);
+        Files.writeString(notSafeTensors.resolve(PeqaScales.SCALES), "{\"not\": \"safetensors\"}");
+        check(PeqaScales.SCALES + " of JSON text", notSafeTensors);
+
+        assertThat(loaded).as("some mutations still load").isGreaterThan(20);
+        assertThat(refused).as("refusals").isGreaterThan(350);
+    }
+
+    /** Lists of layers near the valid one: reordered, shortened, lengthened, repeated, renamed. */
+    private static List<Object> layerLists(Map<String, Object> config) {
+        List<String> valid = ((List<?>) config.get("layers")).stream().map(String::valueOf).toList();
+        List<Object> lists = new ArrayList<>();
+        lists.add(valid);
+        lists.add(valid.reversed());
+        lists.add(valid.subList(1, valid.size()));
+        lists.add(valid.subList(0, 1));
+        List<String> more = new ArrayList<>(valid);
+        more.add("model.layers.9.mlp.up_proj");
+        lists.add(more);
+        List<String> twice = new ArrayList<>(valid);
+        twice.add(valid.getFirst());
+        lists.add(twice);
+        List<String> withK = new ArrayList<>(valid);
+        withK.add(1, "model.layers.0.self_attn.k_proj");
+        lists.add(withK);
+        lists.add(valid.stream().map(l -> l.replace("model.", "")).toList());
+        lists.add(List.of("lm_head"));
+        return lists;
+    }
+
+    /** A tensor dropped (all null), retyped, reshaped to dims (keeping its type), or renamed. */
+    private record Mutation(DType type, long[] dims, String name) {
+        @Override
+        public String toString() {
+            return name != null ? "renamed to " + name : type == null && dims == null ? "dropped"
+                    : type != null ? "as " + type : "reshaped to " + Arrays.toString(dims);
+        }
+    }
+
+    /**
+     * Loads stories260K with the scale set in {@code dir} as {@code jtune eval --scales dir} does: it must compute
+     * finite logits or fail with one sentence, and leave nothing counted in the ledger either way.
+     */
+    private void check(String what, Path dir) {
+        LoadedModel m = null;
+        try {
+            LoadOptionProvider.Attachment a = new ScalesOption().open(dir);
+            m = ModelLoader.load(s, STORIES, null, false, a.transform(), false);
+            String note = a.finish().run();
+            assertThat(note).as("%s: the load description", what).startsWith("the PEQA scale set " + dir);
+            for (float v : logits(m.model())) {
+                if (!Float.isFinite(v)) {
+                    fail("%s: loaded, but computes a non-finite logit", what);
+                }
+            }
+            loaded++;
+        } catch (IOException | IllegalArgumentException e) {
+            String message = String.valueOf(e.getMessage());
+            if (message.contains("\n") || message.equals("null") || message.isBlank()) {
+                fail(shorten(what) + ": not one sentence: " + message, e);
+            }
+            if (!message.contains(dir.toString())) {
+                fail(shorten(what) + ": the sentence does not name the file: " + message, e);
+            }
+            refused++;
+        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+            fail(shorten(what) + ": " + e, e);
+        } finally {
+            if (m != null) {
+                m.close();
+            }
+        }
+        for (Category c : Category.values()) {
+            assertThat(ledger.current(c)).as("%s: nothing left counted as %s", shorten(what), c).isZero();
+        }
+    }
+
+    private static String shorten(String s) {
+        return s.length() > 300 ? s.substring(0, 300) + "..." : s;
+    }
+
+    /** The valid scale set: stories260K quantized int4 g32 asym, every block layer but k_proj PEQA, scales nudged. */
+    private Path write() throws IOException {
+        Path dir = tmp.resolve("good");
+        Map<String, PeqaWeight> peqa = new LinkedHashMap<>();
+        try (LoadedModel m = ModelLoader.load(s, STORIES, null, false,
+                PeqaWeight.rtn(INT4_G32, l -> !l.endsWith("k_proj"), peqa), false)) {
+            int i = 0;
+            for (PeqaWeight w : peqa.values()) {
+                float[] v = w.scales().value().toFloatArray();
+                for (int e = 0; e < v.length; e++) {
+                    v[e] *= 1 + 0.01f * ((i++ * 7) % 13 - 6);
+                }
+                w.scales().value().copyFrom(v);
+            }
+            PeqaScales.save(dir, peqa, STORIES.toString(), "rtn " + INT4_G32);
+        }
+        return dir;
+    }
+
+    /**
+     * A copy of good with peqa_config.json's text {@code config}, the tensors of {@code mutations} changed and the f32
+     * tensors of {@code extras} (zero, by name and dims) added.
+     */
+    private Path copy(Path good, String name, String config, Map<String, Mutation> mutations,
+                      Map<String, long[]> extras) throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve(name));
+        Files.writeString(dir.resolve(PeqaScales.CONFIG), config);
+        if (mutations.isEmpty() && extras.isEmpty()) {
+            Files.createSymbolicLink(dir.resolve(PeqaScales.SCALES), good.resolve(PeqaScales.SCALES));
+            return dir;
+        }
+        List<Tensor> made = new ArrayList<>();
+        try (SafeTensorsReader r = SafeTensorsReader.open(good.resolve(PeqaScales.SCALES))) {
+            SafeTensorsWriter w = new SafeTensorsWriter();
+            r.metadata().forEach(w::metadata);
+            for (SafeTensors.Entry e : r.entries()) {
+                Mutation m = mutations.get(e.name());
+                if (m == null || m.name() != null) {
+                    w.add(m == null ? e.name() : m.name(), r.tensor(e.name(), pool, Category.WORKSPACE));
+                } else if (m.type() != null || m.dims() != null) {
+                    Tensor t = pool.allocate(e.name(), m.type() != null ? m.type() : e.type().dtype(),
+                            Category.WORKSPACE, m.dims() != null ? m.dims() : e.dims());
+                    made.add(t);
+                    w.add(e.name(), t);
+                }
+            }
+            extras.forEach((n, dims) -> {
+                Tensor t = pool.allocate(n, DType.F32, Category.WORKSPACE, dims);
+                made.add(t);
+                w.add(n, t);
+            });
+            w.write(dir.resolve(PeqaScales.SCALES));
+        } finally {
+            made.forEach(Tensor::close);
+        }
+        return dir;
+    }
+
+    private float[] logits(LlamaModel m) {
+        int seq = 6;
+        try (Tensor tokens = s.i32("tokens", Category.WORKSPACE, 1, seq);
+             Tensor out = s.f32("logits", Category.WORKSPACE, seq, m.config().vocab())) {
+            for (int i = 0; i < seq; i++) {
+                tokens.set(1 + 37 * i % 500, 0, i);
+            }
+            m.logits(tokens, out);
+            return out.toFloatArray();
+        }
+    }
+}
