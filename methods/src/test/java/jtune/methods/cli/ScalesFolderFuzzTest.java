@@ -1,10 +1,8 @@
 package jtune.methods.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.fail;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,21 +12,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import jtune.engine.backend.ScalarBackend;
-import jtune.engine.cli.LoadOptionProvider;
 import jtune.engine.io.Json;
 import jtune.engine.io.LoadedModel;
 import jtune.engine.io.ModelLoader;
-import jtune.engine.io.SafeTensors;
-import jtune.engine.io.SafeTensorsReader;
-import jtune.engine.io.SafeTensorsWriter;
-import jtune.engine.model.LlamaModel;
 import jtune.engine.nn.Session;
-import jtune.engine.tensor.Category;
 import jtune.engine.tensor.DType;
 import jtune.engine.tensor.MemoryLedger;
 import jtune.engine.tensor.MemoryPool;
 import jtune.engine.tensor.QuantFormat;
-import jtune.engine.tensor.Tensor;
+import jtune.methods.FolderFuzz;
+import jtune.methods.FolderFuzz.ConfigCase;
+import jtune.methods.FolderFuzz.Mutation;
 import jtune.methods.peft.PeqaScales;
 import jtune.methods.peft.PeqaWeight;
 import org.junit.jupiter.api.AfterEach;
@@ -44,7 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * ones, its text cut short or its bytes flipped, and its tensors dropped, retyped, reshaped, renamed or joined by
  * others. Every case must end in a load whose model computes finite logits, or in one sentence (an
  * {@link IOException} or {@link IllegalArgumentException} without a line break, naming the folder) with nothing left
- * in the ledger; any other exception fails the test with the case.
+ * in the ledger; any other exception fails the test with the case. The shared parts come from {@link FolderFuzz}.
  */
 class ScalesFolderFuzzTest {
     private static final Path STORIES = Run.STORIES;
@@ -55,9 +49,6 @@ class ScalesFolderFuzzTest {
         Arrays.asList((Object) null), List.of("model.layers.0.self_attn.q_proj"), Map.of(), Map.of("bits", 4L)};
     private static final String[] FIELDS = {"format", "base_model", "quantizer", "bits", "group_size", "symmetric",
         "codes_crc32", "layers"};
-    /** Number texts that no value of Json.write gives: beyond a double's range, or in other spellings. */
-    private static final String[] RAW = {"1e999", "-1e999", "1e-999", "2E0", "-0", "99999999999999999999"};
-    private static final DType[] TYPES = {DType.U8, DType.I8, DType.F32, DType.BF16, DType.F16, DType.I32};
 
     @TempDir
     Path tmp;
@@ -83,79 +74,45 @@ class ScalesFolderFuzzTest {
         Path good = write();
         String configText = Files.readString(good.resolve(PeqaScales.CONFIG));
         Map<String, Object> config = Json.parseObject(configText);
-        List<String> names;
-        try (SafeTensorsReader r = SafeTensorsReader.open(good.resolve(PeqaScales.SCALES))) {
-            names = r.entries().stream().map(SafeTensors.Entry::name).toList();
-        }
+        List<String> names = FolderFuzz.tensorNames(good.resolve(PeqaScales.SCALES));
         check("the valid scale set", good);
         assertThat(loaded).as("the valid scale set loads").isEqualTo(1);
 
         List<Object> values = new ArrayList<>(Arrays.asList(VALUES));
         values.addAll(layerLists(config));
+        List<ConfigCase> cases = new ArrayList<>();
         for (String field : new String[]{"bits", "group_size", "symmetric", "layers", "codes_crc32", "format"}) {
-            for (int v = 0; v < values.size(); v++) {
-                Map<String, Object> c = new LinkedHashMap<>(config);
-                c.put(field, values.get(v));
-                check("config " + field + "=" + Json.write(values.get(v)), copy(good, field + v, Json.write(c),
-                        Map.of(), Map.of()));
-            }
+            cases.addAll(FolderFuzz.everyValue(config, field, values));
             Map<String, Object> c = new LinkedHashMap<>(config);
             c.remove(field);
-            check("config -" + field, copy(good, "no-" + field, Json.write(c), Map.of(), Map.of()));
+            cases.add(new ConfigCase("no-" + field, "config -" + field, Json.write(c)));
         }
         for (int n = 0; n < 100; n++) {
             Map<String, Object> c = new LinkedHashMap<>(config);
-            int edits = 1 + rng.nextInt(3);
-            StringBuilder what = new StringBuilder("config");
-            for (int e = 0; e < edits; e++) {
-                String field = rng.nextInt(10) == 0 ? "unknown_" + rng.nextInt(3) : FIELDS[rng.nextInt(FIELDS.length)];
-                if (rng.nextInt(5) == 0) {
-                    c.remove(field);
-                    what.append(" -").append(field);
-                } else {
-                    Object v = values.get(rng.nextInt(values.size()));
-                    c.put(field, v);
-                    what.append(' ').append(field).append('=').append(Json.write(v));
-                }
-            }
-            check(what.toString(), copy(good, "c" + n, Json.write(c), Map.of(), Map.of()));
+            String what = FolderFuzz.edit(c, rng, 3, 10, "unknown_", FIELDS, values);
+            cases.add(new ConfigCase("c" + n, what, Json.write(c)));
         }
-        for (String field : FIELDS) {
-            for (int t = 0; t < RAW.length; t++) {
-                Map<String, Object> c = new LinkedHashMap<>(config);
-                c.put(field, "@RAW@");
-                check("config " + field + "=" + RAW[t] + " (raw)", copy(good, "raw-" + field + t,
-                        Json.write(c).replace("\"@RAW@\"", RAW[t]), Map.of(), Map.of()));
-            }
-        }
-        byte[] text = configText.getBytes(StandardCharsets.UTF_8);
-        for (int n = 0; n < 30; n++) {
-            int cut = rng.nextInt(text.length);
-            check("config cut to " + cut + " bytes", copy(good, "cut" + n,
-                    new String(Arrays.copyOf(text, cut), StandardCharsets.UTF_8), Map.of(), Map.of()));
-        }
-        for (int n = 0; n < 50; n++) {
-            byte[] m = text.clone();
-            int at = rng.nextInt(m.length);
-            m[at] ^= (byte) (1 << rng.nextInt(8));
-            check("config with a bit flipped at " + at, copy(good, "flip" + n, new String(m, StandardCharsets.UTF_8),
-                    Map.of(), Map.of()));
+        cases.addAll(FolderFuzz.rawNumbers(config, FIELDS));
+        cases.addAll(FolderFuzz.cuts(configText, rng, 30));
+        cases.addAll(FolderFuzz.flips(configText, rng, 50));
+        for (ConfigCase k : cases) {
+            check(k.what(), copy(good, k.dir(), k.text(), Map.of(), Map.of()));
         }
         String[] wholes = {"", "[]", "null", "1", "\"jtune-peqa-scales-1\"", "{}",
             "{\"format\":\"jtune-peqa-scales-1\"}", "[".repeat(100_000) + "]".repeat(100_000),
             "{\"format\":\"jtune-peqa-scales-1\",\"layers\":" + "[".repeat(100_000) + "]".repeat(100_000) + "}"};
         for (int n = 0; n < wholes.length; n++) {
-            check("config " + shorten(wholes[n]), copy(good, "whole" + n, wholes[n], Map.of(), Map.of()));
+            check("config " + FolderFuzz.shorten(wholes[n]), copy(good, "whole" + n, wholes[n], Map.of(), Map.of()));
         }
 
         for (int n = 0; n < 70; n++) {
             String name = names.get(rng.nextInt(names.size()));
             Mutation m = switch (rng.nextInt(5)) {
-                case 0 -> new Mutation(null, null, null);
-                case 1 -> new Mutation(TYPES[rng.nextInt(TYPES.length)], null, null);
-                case 2 -> new Mutation(null, new long[]{rng.nextInt(4) * 32L, 1 + rng.nextInt(6)}, null);
-                case 3 -> new Mutation(null, rng.nextBoolean() ? new long[]{64} : new long[]{1, 64, 2}, null);
-                default -> new Mutation(null, null, name.replace("layers.", "layers.1"));
+                case 0 -> Mutation.dropped();
+                case 1 -> Mutation.retyped(rng);
+                case 2 -> Mutation.reshaped(rng.nextInt(4) * 32L, 1 + rng.nextInt(6));
+                case 3 -> Mutation.reshaped(rng.nextBoolean() ? new long[]{64} : new long[]{1, 64, 2});
+                default -> Mutation.renamed(name.replace("layers.", "layers.1"));
             };
             check(name + " " + m, copy(good, "t" + n, configText, Map.of(name, m), Map.of()));
         }
@@ -202,55 +159,17 @@ class ScalesFolderFuzzTest {
         return lists;
     }
 
-    /** A tensor dropped (all null), retyped, reshaped to dims (keeping its type), or renamed. */
-    private record Mutation(DType type, long[] dims, String name) {
-        @Override
-        public String toString() {
-            return name != null ? "renamed to " + name : type == null && dims == null ? "dropped"
-                    : type != null ? "as " + type : "reshaped to " + Arrays.toString(dims);
-        }
-    }
-
     /**
      * Loads stories260K with the scale set in {@code dir} as {@code jtune eval --scales dir} does: it must compute
-     * finite logits or fail with one sentence, and leave nothing counted in the ledger either way.
+     * finite logits or fail with one sentence naming the folder, and leave nothing counted in the ledger either way.
      */
     private void check(String what, Path dir) {
-        LoadedModel m = null;
-        try {
-            LoadOptionProvider.Attachment a = new ScalesOption().open(dir);
-            m = ModelLoader.load(s, STORIES, null, false, a.transform(), false);
-            String note = a.finish().run();
-            assertThat(note).as("%s: the load description", what).startsWith("the PEQA scale set " + dir);
-            for (float v : logits(m.model())) {
-                if (!Float.isFinite(v)) {
-                    fail("%s: loaded, but computes a non-finite logit", what);
-                }
-            }
+        if (FolderFuzz.check(what, dir, ledger,
+                () -> FolderFuzz.loadWith(what, s, STORIES, new ScalesOption(), dir, "the PEQA scale set "))) {
             loaded++;
-        } catch (IOException | IllegalArgumentException e) {
-            String message = String.valueOf(e.getMessage());
-            if (message.contains("\n") || message.equals("null") || message.isBlank()) {
-                fail(shorten(what) + ": not one sentence: " + message, e);
-            }
-            if (!message.contains(dir.toString())) {
-                fail(shorten(what) + ": the sentence does not name the file: " + message, e);
-            }
+        } else {
             refused++;
-        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
-            fail(shorten(what) + ": " + e, e);
-        } finally {
-            if (m != null) {
-                m.close();
-            }
         }
-        for (Category c : Category.values()) {
-            assertThat(ledger.current(c)).as("%s: nothing left counted as %s", shorten(what), c).isZero();
-        }
-    }
-
-    private static String shorten(String s) {
-        return s.length() > 300 ? s.substring(0, 300) + "..." : s;
     }
 
     /** The valid scale set: stories260K quantized int4 g32 asym, every block layer but k_proj PEQA, scales nudged. */
@@ -278,48 +197,7 @@ class ScalesFolderFuzzTest {
      */
     private Path copy(Path good, String name, String config, Map<String, Mutation> mutations,
                       Map<String, long[]> extras) throws IOException {
-        Path dir = Files.createDirectory(tmp.resolve(name));
-        Files.writeString(dir.resolve(PeqaScales.CONFIG), config);
-        if (mutations.isEmpty() && extras.isEmpty()) {
-            Files.createSymbolicLink(dir.resolve(PeqaScales.SCALES), good.resolve(PeqaScales.SCALES));
-            return dir;
-        }
-        List<Tensor> made = new ArrayList<>();
-        try (SafeTensorsReader r = SafeTensorsReader.open(good.resolve(PeqaScales.SCALES))) {
-            SafeTensorsWriter w = new SafeTensorsWriter();
-            r.metadata().forEach(w::metadata);
-            for (SafeTensors.Entry e : r.entries()) {
-                Mutation m = mutations.get(e.name());
-                if (m == null || m.name() != null) {
-                    w.add(m == null ? e.name() : m.name(), r.tensor(e.name(), pool, Category.WORKSPACE));
-                } else if (m.type() != null || m.dims() != null) {
-                    Tensor t = pool.allocate(e.name(), m.type() != null ? m.type() : e.type().dtype(),
-                            Category.WORKSPACE, m.dims() != null ? m.dims() : e.dims());
-                    made.add(t);
-                    w.add(e.name(), t);
-                }
-            }
-            extras.forEach((n, dims) -> {
-                Tensor t = pool.allocate(n, DType.F32, Category.WORKSPACE, dims);
-                made.add(t);
-                w.add(n, t);
-            });
-            w.write(dir.resolve(PeqaScales.SCALES));
-        } finally {
-            made.forEach(Tensor::close);
-        }
-        return dir;
-    }
-
-    private float[] logits(LlamaModel m) {
-        int seq = 6;
-        try (Tensor tokens = s.i32("tokens", Category.WORKSPACE, 1, seq);
-             Tensor out = s.f32("logits", Category.WORKSPACE, seq, m.config().vocab())) {
-            for (int i = 0; i < seq; i++) {
-                tokens.set(1 + 37 * i % 500, 0, i);
-            }
-            m.logits(tokens, out);
-            return out.toFloatArray();
-        }
+        return FolderFuzz.copy(good, tmp.resolve(name), PeqaScales.CONFIG, config, PeqaScales.SCALES, mutations, extras,
+                pool);
     }
 }

@@ -1,12 +1,10 @@
 package jtune.methods.quant;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.fail;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,17 +14,15 @@ import jtune.engine.io.Json;
 import jtune.engine.io.LoadedModel;
 import jtune.engine.io.ModelLoader;
 import jtune.engine.io.SafeTensors;
-import jtune.engine.io.SafeTensorsReader;
-import jtune.engine.io.SafeTensorsWriter;
 import jtune.engine.model.LlamaModel;
 import jtune.engine.nn.Session;
 import jtune.engine.nn.WeightTransform;
-import jtune.engine.tensor.Category;
 import jtune.engine.tensor.DType;
 import jtune.engine.tensor.MemoryLedger;
 import jtune.engine.tensor.MemoryPool;
 import jtune.engine.tensor.QuantFormat;
-import jtune.engine.tensor.Tensor;
+import jtune.methods.FolderFuzz;
+import jtune.methods.FolderFuzz.Mutation;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -38,16 +34,16 @@ import org.junit.jupiter.api.io.TempDir;
  * and one with f32 factors): its {@code quantization_config} fields replaced by values of other types and ranges,
  * dropped or joined by unknown ones, and its tensors dropped, retyped or reshaped. Every case must end in a load whose
  * model computes finite logits, or in one sentence (an {@link IOException} or {@link IllegalArgumentException}
- * without a line break) with nothing left in the ledger; any other exception fails the test with the case.
+ * without a line break) with nothing left in the ledger; any other exception fails the test with the case. The
+ * shared parts come from {@link FolderFuzz}.
  */
 class QuantizedFolderFuzzTest {
     private static final Path STORIES = Path.of("../../shared/data/models/stories260K/stories260K.bin");
-    private static final Object[] VALUES = {0L, 1L, 2L, 3L, 4L, 5L, 8L, 16L, 32L, 64L, 128L, 256L, 4096L, 8192L, -1L,
-        2147483648L, Long.MAX_VALUE, 1.5, 1e300, -0.0, true, false, "", "int", "nf4", "rtn", "gptq", "nf4 ", "F32",
-        "BF16", "F16", "jtune", List.of(), List.of(4L), Map.of(), Map.of("file", "x")};
+    private static final List<Object> VALUES = List.of(0L, 1L, 2L, 3L, 4L, 5L, 8L, 16L, 32L, 64L, 128L, 256L, 4096L,
+        8192L, -1L, 2147483648L, Long.MAX_VALUE, 1.5, 1e300, -0.0, true, false, "", "int", "nf4", "rtn", "gptq", "nf4 ",
+        "F32", "BF16", "F16", "jtune", List.of(), List.of(4L), Map.of(), Map.of("file", "x"));
     private static final String[] FIELDS = {"quant_method", "format_version", "method", "kind", "bits", "group_size",
         "sym", "scale_dtype", "double_quant", "lorc_rank", "lorc_bits", "act_order", "damp_percent", "calibration"};
-    private static final DType[] TYPES = {DType.U8, DType.I8, DType.F32, DType.BF16, DType.F16, DType.I32};
 
     @TempDir
     Path tmp;
@@ -74,74 +70,45 @@ class QuantizedFolderFuzzTest {
             Path good = write(lorcBits);
             String configText = Files.readString(good.resolve("config.json"));
             Map<String, Object> config = Json.parseObject(configText);
-            List<String> names;
-            try (SafeTensorsReader r = SafeTensorsReader.open(good.resolve(SafeTensors.MODEL_FILE))) {
-                names = r.entries().stream().map(SafeTensors.Entry::name).toList();
-            }
+            List<String> names = FolderFuzz.tensorNames(good.resolve(SafeTensors.MODEL_FILE));
             check("the valid " + lorcBits + "-bit folder", good);
             assertThat(loaded).as("the valid folder loads").isPositive();
             for (int n = 0; n < 150; n++) {
                 Map<String, Object> q = new LinkedHashMap<>(quantization(config));
-                int edits = 1 + rng.nextInt(2);
-                StringBuilder what = new StringBuilder("config");
-                for (int e = 0; e < edits; e++) {
-                    String field = rng.nextInt(12) == 0 ? "bits_" + rng.nextInt(3) : FIELDS[rng.nextInt(FIELDS.length)];
-                    if (rng.nextInt(5) == 0) {
-                        q.remove(field);
-                        what.append(" -").append(field);
-                    } else {
-                        Object v = VALUES[rng.nextInt(VALUES.length)];
-                        q.put(field, v);
-                        what.append(' ').append(field).append('=').append(Json.write(v));
-                    }
-                }
+                String what = FolderFuzz.edit(q, rng, 2, 12, "bits_", FIELDS, VALUES);
                 Map<String, Object> c = new LinkedHashMap<>(config);
                 c.put("quantization_config", q);
-                Path dir = copy(good, "c" + lorcBits + "-" + n, Json.write(c), Map.of());
-                check(what.toString(), dir);
+                check(what, copy(good, "c" + lorcBits + "-" + n, Json.write(c), Map.of()));
             }
             for (int n = 0; n < 60; n++) {
                 String name = names.get(rng.nextInt(names.size()));
                 int kind = rng.nextInt(3);
                 Mutation m = switch (kind) {
-                    case 0 -> new Mutation(null, null);
-                    case 1 -> new Mutation(TYPES[rng.nextInt(TYPES.length)], null);
-                    default -> new Mutation(null, new long[]{rng.nextInt(4), 1 + rng.nextInt(300)});
+                    case 0 -> Mutation.dropped();
+                    case 1 -> Mutation.retyped(rng);
+                    default -> Mutation.reshaped(rng.nextInt(4), 1 + rng.nextInt(300));
                 };
-                Path dir = copy(good, "t" + lorcBits + "-" + n, configText, Map.of(name, m));
-                check(name + " " + m, dir);
+                check(name + " " + m, copy(good, "t" + lorcBits + "-" + n, configText, Map.of(name, m)));
             }
         }
         assertThat(refused).as("refusals").isGreaterThan(300);
     }
 
-    /** A tensor dropped (both null), retyped, or reshaped to dims (keeping its type). */
-    private record Mutation(DType type, long[] dims) {
-        @Override
-        public String toString() {
-            return type == null && dims == null ? "dropped" : type != null ? "as " + type
-                    : "reshaped to " + java.util.Arrays.toString(dims);
-        }
-    }
-
+    /**
+     * Loads the folder {@code dir}: it must compute finite logits or fail with one sentence, and leave nothing counted
+     * in the ledger either way.
+     */
     private void check(String what, Path dir) {
-        try (LoadedModel m = ModelLoader.load(s, dir, null, false, WeightTransform.IDENTITY, false)) {
-            for (float v : logits(m.model())) {
-                if (!Float.isFinite(v)) {
-                    fail("%s: loaded, but computes a non-finite logit", what);
-                }
+        boolean ok = FolderFuzz.check(what, null, ledger, () -> {
+            try (LoadedModel m = ModelLoader.load(s, dir, null, false, WeightTransform.IDENTITY, false)) {
+                FolderFuzz.assertFiniteLogits(what, s, m.model());
             }
+        });
+        if (ok) {
             loaded++;
-        } catch (IOException | IllegalArgumentException e) {
-            String message = String.valueOf(e.getMessage());
-            if (message.contains("\n") || message.equals("null") || message.isBlank()) {
-                fail(what + ": not one sentence: " + message, e);
-            }
+        } else {
             refused++;
-        } catch (RuntimeException | OutOfMemoryError e) {
-            fail(what + ": " + e, e);
         }
-        assertThat(ledger.current(Category.FROZEN_WEIGHTS)).as("%s: nothing left counted", what).isZero();
     }
 
     @SuppressWarnings("unchecked")
@@ -166,43 +133,9 @@ class QuantizedFolderFuzzTest {
 
     /** A copy of good with config.json's text {@code config} and the tensors of {@code mutations} changed. */
     private Path copy(Path good, String name, String config, Map<String, Mutation> mutations) throws IOException {
-        Path dir = Files.createDirectory(tmp.resolve(name));
-        Files.writeString(dir.resolve("config.json"), config);
+        Path dir = FolderFuzz.copy(good, tmp.resolve(name), "config.json", config, SafeTensors.MODEL_FILE, mutations,
+                Map.of(), pool);
         Files.copy(good.resolve("tokenizer.bin"), dir.resolve("tokenizer.bin"));
-        if (mutations.isEmpty()) {
-            Files.createSymbolicLink(dir.resolve(SafeTensors.MODEL_FILE), good.resolve(SafeTensors.MODEL_FILE));
-            return dir;
-        }
-        List<Tensor> made = new ArrayList<>();
-        try (SafeTensorsReader r = SafeTensorsReader.open(good.resolve(SafeTensors.MODEL_FILE))) {
-            SafeTensorsWriter w = new SafeTensorsWriter();
-            for (SafeTensors.Entry e : r.entries()) {
-                Mutation m = mutations.get(e.name());
-                if (m == null) {
-                    w.add(e.name(), r.tensor(e.name(), pool, Category.WORKSPACE));
-                } else if (m.type() != null || m.dims() != null) {
-                    Tensor t = pool.allocate(e.name(), m.type() != null ? m.type() : e.type().dtype(), Category.WORKSPACE,
-                            m.dims() != null ? m.dims() : e.dims());
-                    made.add(t);
-                    w.add(e.name(), t);
-                }
-            }
-            w.write(dir.resolve(SafeTensors.MODEL_FILE));
-        } finally {
-            made.forEach(Tensor::close);
-        }
         return dir;
-    }
-
-    private float[] logits(LlamaModel m) {
-        int seq = 6;
-        try (Tensor tokens = s.i32("tokens", Category.WORKSPACE, 1, seq);
-             Tensor out = s.f32("logits", Category.WORKSPACE, seq, m.config().vocab())) {
-            for (int i = 0; i < seq; i++) {
-                tokens.set(1 + 37 * i % 500, 0, i);
-            }
-            m.logits(tokens, out);
-            return out.toFloatArray();
-        }
     }
 }
