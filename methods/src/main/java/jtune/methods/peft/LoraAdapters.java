@@ -193,7 +193,8 @@ public final class LoraAdapters {
     /**
      * The settings in {@code dir}'s {@value #CONFIG}. Fails, naming the file and the field, on an adapter that is
      * not a plain LoRA of this kind (another peft_type, per-layer rank or alpha patterns, DoRA, a trained bias,
-     * fan_in_fan_out weights, extra saved modules).
+     * fan_in_fan_out weights, extra saved modules, adapters on some layers only, target modules other than the
+     * decoder blocks' linear layers), or whose use_rslora is not true, false or absent.
      */
     public static LoraConfig readConfig(Path dir) throws IOException {
         Path file = dir.resolve(CONFIG);
@@ -211,6 +212,12 @@ public final class LoraAdapters {
         expect(file, c, "fan_in_fan_out", false, false);
         expect(file, c, "use_dora", false, false);
         expect(file, c, "modules_to_save", null, false);
+        expect(file, c, "layers_to_transform", null, false);
+        expect(file, c, "layers_pattern", null, false);
+        if (c.containsKey("use_rslora") && !(c.get("use_rslora") instanceof Boolean)) {
+            throw new SafeTensors.FormatException(file + ": \"use_rslora\" must be true or false, got "
+                    + Json.write(c.get("use_rslora")));
+        }
         for (String pattern : new String[]{"rank_pattern", "alpha_pattern"}) {
             if (c.get(pattern) instanceof Map<?, ?> m && !m.isEmpty()) {
                 throw new SafeTensors.FormatException(file + ": \"" + pattern + "\" gives layers their own settings, "
@@ -222,7 +229,13 @@ public final class LoraAdapters {
             throw new SafeTensors.FormatException(file + ": \"target_modules\" must be a list of module names, such as "
                     + "[\"q_proj\", \"v_proj\"]");
         }
-        list.forEach(t -> targets.add(String.valueOf(t)));
+        for (Object t : list) {
+            if (!(t instanceof String name) || !LoraConfig.MODULES.contains(name)) {
+                throw new SafeTensors.FormatException(file + ": \"target_modules\" names " + Json.write(t) + "; jtune "
+                        + "adapts only the decoder blocks' linear layers, " + String.join(", ", LoraConfig.MODULES));
+            }
+            targets.add(name);
+        }
         double r = number(file, c, "r", null).doubleValue();
         if (r != Math.rint(r) || r < 1 || r > Integer.MAX_VALUE) {
             throw new SafeTensors.FormatException(file + ": \"r\" must be a whole number from 1 to " + Integer.MAX_VALUE

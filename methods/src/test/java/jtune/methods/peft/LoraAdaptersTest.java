@@ -114,6 +114,21 @@ class LoraAdaptersTest {
         Files.writeString(dir.resolve("adapter_config.json"), "{\"peft_type\": \"LORA\", \"r\": 8, \"lora_alpha\": 16, "
                 + "\"target_modules\": [\"q_proj\"], \"use_dora\": true}");
         assertThatThrownBy(() -> LoraAdapters.readConfig(dir)).hasMessageContaining("\"use_dora\" is true");
+        String[][] refused = {
+            {"\"layers_to_transform\": [0, 1]", "\"layers_to_transform\" is [0,1]; jtune reads LoRA adapters with "
+                + "layers_to_transform null only"},
+            {"\"layers_pattern\": \"layers\"", "\"layers_pattern\" is \"layers\""},
+            {"\"use_rslora\": \"true\"", "\"use_rslora\" must be true or false, got \"true\""},
+        };
+        for (String[] c : refused) {
+            Files.writeString(dir.resolve("adapter_config.json"), "{\"peft_type\": \"LORA\", \"r\": 8, "
+                    + "\"lora_alpha\": 16, \"target_modules\": [\"q_proj\"], " + c[0] + "}");
+            assertThatThrownBy(() -> LoraAdapters.readConfig(dir)).as(c[0]).hasMessageContaining(c[1]);
+        }
+        Files.writeString(dir.resolve("adapter_config.json"), "{\"peft_type\": \"LORA\", \"r\": 8, \"lora_alpha\": 16, "
+                + "\"target_modules\": [\"q_proj\", \"lm_head\"]}");
+        assertThatThrownBy(() -> LoraAdapters.readConfig(dir)).hasMessageContaining("\"target_modules\" names "
+                + "\"lm_head\"; jtune adapts only the decoder blocks' linear layers, q_proj, k_proj");
         Files.writeString(dir.resolve("adapter_config.json"), "{\"peft_type\": \"LORA\", \"r\": 8, \"lora_alpha\": 16, "
                 + "\"target_modules\": [\"q_proj\"]}");
         assertThat(LoraAdapters.readConfig(dir)).isEqualTo(new LoraConfig(8, 16, 0, false, List.of("q_proj")));
