@@ -214,6 +214,8 @@ public final class LoraAdapters {
         expect(file, c, "modules_to_save", null, false);
         expect(file, c, "layers_to_transform", null, false);
         expect(file, c, "layers_pattern", null, false);
+        expect(file, c, "exclude_modules", null, false);
+        expect(file, c, "layer_replication", null, false);
         if (c.containsKey("use_rslora") && !(c.get("use_rslora") instanceof Boolean)) {
             throw new SafeTensors.FormatException(file + ": \"use_rslora\" must be true or false, got "
                     + Json.write(c.get("use_rslora")));

@@ -125,6 +125,11 @@ public final class LorcWeight implements LinearWeight {
 
     /** {@code u} (out, r) and {@code v} (r, in) frozen factors matching {@code base}'s shape, stored alike. */
     public LorcWeight(LinearWeight base, Factor u, Factor v) {
+        if (u.bits() == 8 && (!u.transposed() || v.transposed())) {
+            throw new IllegalArgumentException("8-bit LoRC factors are stored as Ûᵀ and V̂ by rows (the layout of a"
+                    + " quantized folder); got Û " + (u.transposed() ? "transposed" : "as is") + " and V̂ "
+                    + (v.transposed() ? "transposed" : "as is"));
+        }
         if (u.rows() != base.outFeatures() || u.cols() != v.rows() || v.cols() != base.inFeatures()
                 || u.bits() != v.bits()) {
             throw new IllegalArgumentException("LoRC factors for a (" + base.outFeatures() + ", " + base.inFeatures()

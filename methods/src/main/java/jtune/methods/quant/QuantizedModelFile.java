@@ -65,7 +65,7 @@ import jtune.engine.tokenizer.Tokenizer;
  *       / 8) · 8) and {@code M.scales} F32 (r', 1) in the format {@link LorcWeight#FACTOR_FORMAT} (symmetric,
  *       M = s · (q − 128)), M being {@code L.lorc_ut} and {@code L.lorc_v}.</li>
  * </ul>
- * A layer is quantized exactly when {@code L.qcodes} is present; everything else (embedding, norms, an untied
+ * A layer is quantized exactly when {@code L.qcodes} is present (names holding ".lorc_" are LoRC's); everything else (embedding, norms, an untied
  * {@code lm_head}, any layer left dense) is F32 under its Hugging Face name as in an unquantized export. The writer
  * puts wider types first, so every tensor is aligned to its element size and is mapped without a copy.
  *
@@ -203,11 +203,12 @@ public final class QuantizedModelFile {
         if (lorcRank < 0) {
             throw new FormatException(where + ": \"lorc_rank\" is " + lorcRank + "; it must be 0 (none) or more");
         }
-        int lorcBits = q.containsKey("lorc_bits") ? integer(where, q, "lorc_bits") : 32;
-        if (lorcBits != 8 && lorcBits != 32) {
-            throw new FormatException(where + ": \"lorc_bits\" is " + lorcBits + "; it must be 8 (int8 factors) or 32"
-                    + " (f32)");
+        Object bits = q.getOrDefault("lorc_bits", 32L);
+        if (!(bits instanceof Long b) || b != 8 && b != 32) {
+            throw new FormatException(where + ": \"lorc_bits\" is " + Json.write(bits) + "; it must be 8 (int8 factors)"
+                    + " or 32 (f32)");
         }
+        int lorcBits = ((Long) bits).intValue();
         Map<String, Object> provenance = new LinkedHashMap<>();
         if (q.containsKey("act_order") && !(q.get("act_order") instanceof Boolean)) {
             throw new FormatException(where + ": \"act_order\" must be true or false");

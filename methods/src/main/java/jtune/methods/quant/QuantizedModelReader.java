@@ -27,8 +27,8 @@ import jtune.engine.tensor.Tensor;
  * (a {@link QuantizedLayersProvider} for {@code "quant_method": "jtune"}). Each quantized layer becomes a frozen
  * {@link QuantizedWeight} over a {@link QuantizedMatrix} named {@code L.weight} whose tensors are the file's, mapped
  * without a copy and counted as frozen weights (their names are the file's: {@code L.qcodes}, {@code L.scales}, ...),
- * or a {@link LorcWeight} over one when the config has a LoRC rank (its factors f32 or 8-bit, as lorc_bits says). Every tensor is checked against the declared
- * format before it is used: a missing one, or one of another type or shape, fails with one sentence naming the file
+ * or a {@link LorcWeight} over one when the config has a LoRC rank (its factors f32 or 8-bit, as lorc_bits says).
+ * Every tensor is checked against the declared format before it is used: a missing one, or one of another type or shape, fails with one sentence naming the file
  * and the tensor. A layer stored both quantized and dense is refused when the folder is opened.
  */
 public final class QuantizedModelReader implements QuantizedLayersProvider {

@@ -118,6 +118,7 @@ class LoraAdaptersTest {
             {"\"layers_to_transform\": [0, 1]", "\"layers_to_transform\" is [0,1]; jtune reads LoRA adapters with "
                 + "layers_to_transform null only"},
             {"\"layers_pattern\": \"layers\"", "\"layers_pattern\" is \"layers\""},
+            {"\"exclude_modules\": [\"v_proj\"]", "\"exclude_modules\" is [\"v_proj\"]"},
             {"\"use_rslora\": \"true\"", "\"use_rslora\" must be true or false, got \"true\""},
         };
         for (String[] c : refused) {

@@ -71,8 +71,9 @@ class QuantizedFolderFuzzTest {
             String configText = Files.readString(good.resolve("config.json"));
             Map<String, Object> config = Json.parseObject(configText);
             List<String> names = FolderFuzz.tensorNames(good.resolve(SafeTensors.MODEL_FILE));
+            int before = loaded;
             check("the valid " + lorcBits + "-bit folder", good);
-            assertThat(loaded).as("the valid folder loads").isPositive();
+            assertThat(loaded).as("the valid %d-bit folder loads", lorcBits).isEqualTo(before + 1);
             for (int n = 0; n < 150; n++) {
                 Map<String, Object> q = new LinkedHashMap<>(quantization(config));
                 String what = FolderFuzz.edit(q, rng, 2, 12, "bits_", FIELDS, VALUES);

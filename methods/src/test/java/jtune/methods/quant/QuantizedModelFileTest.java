@@ -141,6 +141,8 @@ class QuantizedModelFileTest {
 
         Path bits16 = broken(good, "lorc-16", Map.of(), c -> edit(c, "\"lorc_bits\":8", "\"lorc_bits\":16"));
         assertFails(bits16, "config.json", "\"lorc_bits\" is 16", "8 (int8 factors) or 32");
+        Path text8 = broken(good, "lorc-text", Map.of(), c -> edit(c, "\"lorc_bits\":8", "\"lorc_bits\":\"8\""));
+        assertFails(text8, "config.json", "\"lorc_bits\" is \"8\"", "8 (int8 factors) or 32");
 
         Path bits5 = broken(good, "bits5", Map.of(), c -> edit(c, "\"bits\":4", "\"bits\":5"));
         assertFails(bits5, "config.json", "quantization_config", "2, 3, 4 or 8 bits, not 5");

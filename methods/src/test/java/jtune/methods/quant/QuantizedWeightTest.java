@@ -1,6 +1,7 @@
 package jtune.methods.quant;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import java.util.List;
@@ -109,9 +110,14 @@ class QuantizedWeightTest {
                 assertThat(lw.u().bytes() + lw.v().bytes()).isEqualTo(bits == 32 ? 4L * 4 * (ROWS + COLS)
                         : 4 * (16 + 4) + 4 * (72 + 4));
                 check(lw, eff, "LoRC " + bits + "-bit");
+                if (bits == 8) {
+                    LorcWeight.Factor asIs = LorcWeight.Factor.of(lw.u().quantized(), false);
+                    assertThatThrownBy(() -> new LorcWeight(lw.base(), asIs, lw.v()))
+                            .hasMessageContaining("8-bit LoRC factors are stored as Ûᵀ and V̂ by rows");
+                }
             }
         }
-        // Reference §4 (e) 3: 8-bit per-row factors change the LoRC residual by less than 1 %.
+        // Reference §4 (e) 3: 8-bit factors (a scale per singular direction) change the LoRC residual by less than 1 %.
         assertThat(residual[0]).isCloseTo(residual[1], within(0.01 * residual[1]));
         assertThat(ledger.current(Category.FROZEN_WEIGHTS)).isZero();
     }
