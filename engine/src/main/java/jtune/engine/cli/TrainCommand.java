@@ -14,6 +14,7 @@ import java.util.zip.CRC32;
 import jtune.engine.backend.Backend;
 import jtune.engine.data.ByteTokenizer;
 import jtune.engine.io.Json;
+import jtune.engine.io.SafeTensors;
 import jtune.engine.io.LlamaConfigJson;
 import jtune.engine.model.LlamaConfig;
 import jtune.engine.model.LlamaModel;
@@ -89,7 +90,12 @@ final class TrainCommand {
                         + dir + " --resume");
             }
             config = Checkpoint.config(saved, ckpt);
-            Json.parseObject(saved.getOrDefault("options", "{}")).forEach((k, v) -> opts.put(k, String.valueOf(v)));
+            try {
+                Json.parseObject(saved.getOrDefault("options", "{}")).forEach((k, v) -> opts.put(k, String.valueOf(v)));
+            } catch (Json.JsonException e) {
+                throw new SafeTensors.FormatException(ckpt + ": metadata \"options\" must be a JSON object of the run's "
+                        + "options (" + e.getMessage() + ")");
+            }
         } else {
             if (Files.exists(ckpt) || Files.exists(dir.resolve("metrics.jsonl"))) {
                 throw new Args.UsageException("the folder " + dir + " already holds a run; continue it with --resume or "
@@ -101,7 +107,14 @@ final class TrainCommand {
             config = given.containsKey("--config") ? readConfig(Path.of(given.get("--config")))
                     : preset(given.getOrDefault("--preset", "tiny"));
         }
-        Options before = resume ? Options.parse(opts, config) : null;
+        Options before = null;
+        if (resume) {
+            try {
+                before = Options.parse(opts, config);
+            } catch (Args.UsageException e) {
+                throw new Args.UsageException(ckpt + " holds options that are not valid: " + e.getMessage());
+            }
+        }
         opts.putAll(given);
         Options o = Options.parse(opts, config);
         if (before != null) {
@@ -118,7 +131,7 @@ final class TrainCommand {
         String dataCrc = Long.toHexString(crc.getValue());
         if (resume && !dataCrc.equals(saved.get("data_crc32"))) {
             throw new Args.UsageException("--data " + dataFile + " is not the file this run was trained on (its CRC-32 is "
-                    + dataCrc + ", the checkpoint's " + saved.get("data_crc32") + ")");
+                    + dataCrc + ", the checkpoint's " + Json.write(saved.get("data_crc32")) + ")");
         }
         if (resume && saved.containsKey("threads") && !saved.get("threads").equals(Integer.toString(backend.threads()))) {
             err.println("jtune: note: the checkpoint was written with " + saved.get("threads") + " threads and this run "
@@ -126,8 +139,8 @@ final class TrainCommand {
         }
         int[] tokens = new ByteTokenizer().encode(bytes);
         if (ByteTokenizer.VOCAB > config.vocab()) {
-            throw new Args.UsageException("the model's vocabulary (" + config.vocab() + ") is smaller than the byte "
-                    + "tokenizer's (" + ByteTokenizer.VOCAB + ")");
+            throw new Args.UsageException("the model's vocabulary (" + config.vocab() + (resume ? ", in " + ckpt : "")
+                    + ") is smaller than the byte tokenizer's (" + ByteTokenizer.VOCAB + ")");
         }
         TokenBlocks[] split = TokenBlocks.split(tokens, o.seq, o.evalFraction);
 
@@ -213,7 +226,7 @@ final class TrainCommand {
                 throw new Args.UsageException("--optimizer must be adamw or sgd, got '" + optimizer + "'");
             }
             return new Options(data, seq, integer(o, "--batch", 4, 1), integer(o, "--accum", 1, 1), steps,
-                    number(o, "--lr", 1e-3, 0, Double.MAX_VALUE), integer(o, "--warmup", steps / 10, 0),
+                    number(o, "--lr", 1e-3, 0, Float.MAX_VALUE), integer(o, "--warmup", steps / 10, 0),
                     number(o, "--min-lr-ratio", 0.1, 0, 1), schedule, number(o, "--weight-decay", 0.1, 0, Double.MAX_VALUE),
                     number(o, "--clip", 1.0, 0, Double.MAX_VALUE), optimizer,
                     number(o, "--momentum", 0.9, 0, 0.999999), integer(o, "--seed", 0, 0),

@@ -83,11 +83,20 @@ public final class LlamaConfigJson {
             throw new IllegalArgumentException(source + ": \"ropeScaling\" must be an object or null, got "
                     + Json.typeName(m.get("ropeScaling")));
         }
-        return new LlamaConfig(dim, integer(m, "hiddenDim", null, source), integer(m, "layers", null, source), heads,
-                integer(m, "kvHeads", heads, source), integer(m, "headDim", heads > 0 ? dim / heads : 0, source),
-                integer(m, "vocab", null, source), integer(m, "maxSeq", 2048, source),
-                number(m, "ropeTheta", 10000.0, source), scaling, (float) number(m, "normEps", 1e-5, source),
-                bool(m, "tiedEmbeddings", source), bool(m, "qkvBias", source), bool(m, "qkNorm", source));
+        int hiddenDim = integer(m, "hiddenDim", null, source), layers = integer(m, "layers", null, source);
+        int kvHeads = integer(m, "kvHeads", heads, source);
+        int headDim = integer(m, "headDim", heads > 0 ? dim / heads : 0, source);
+        int vocab = integer(m, "vocab", null, source), maxSeq = integer(m, "maxSeq", 2048, source);
+        double ropeTheta = number(m, "ropeTheta", 10000.0, source);
+        float normEps = (float) number(m, "normEps", 1e-5, source);
+        boolean tied = bool(m, "tiedEmbeddings", source), qkvBias = bool(m, "qkvBias", source);
+        boolean qkNorm = bool(m, "qkNorm", source);
+        try {
+            return new LlamaConfig(dim, hiddenDim, layers, heads, kvHeads, headDim, vocab, maxSeq, ropeTheta, scaling,
+                    normEps, tied, qkvBias, qkNorm);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
+        }
     }
 
     private static int integer(Map<String, Object> m, String key, Integer fallback, String source) {

@@ -18,8 +18,8 @@ public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvH
                 && maxSeq > 0, "every size must be positive");
         require(heads % kvHeads == 0, "heads (" + heads + ") must be a multiple of kv heads (" + kvHeads + ")");
         require(headDim % 2 == 0, "head dimension (" + headDim + ") must be even for RoPE");
-        require(ropeTheta > 0, "rope theta must be positive");
-        require(normEps > 0, "norm eps must be positive");
+        require(ropeTheta > 0 && ropeTheta < Double.POSITIVE_INFINITY, "rope theta must be positive and finite");
+        require(normEps > 0 && normEps < Float.POSITIVE_INFINITY, "norm eps must be positive and finite");
     }
 
     private static void require(boolean ok, String what) {

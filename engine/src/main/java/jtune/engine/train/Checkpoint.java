@@ -6,6 +6,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import jtune.engine.io.Json;
 import jtune.engine.io.LlamaConfigJson;
 import jtune.engine.io.SafeTensors;
 import jtune.engine.io.SafeTensorsReader;
@@ -117,21 +118,27 @@ public final class Checkpoint {
                             + "' that this model and optimizer do not have");
                 }
             }
-            optimizer.restoreSteps(number(meta, "optimizer_steps", file));
+            long step = number(meta, "step", file, 0, Long.MAX_VALUE);
+            optimizer.restoreSteps(number(meta, "optimizer_steps", file, 0, Long.MAX_VALUE - 1));
             BatchStream.Position data = new BatchStream.Position(number(meta, "data_rng_state", file),
-                    number(meta, "data_epoch", file), Math.toIntExact(number(meta, "data_index", file)));
+                    number(meta, "data_epoch", file, 0, Long.MAX_VALUE),
+                    (int) number(meta, "data_index", file, 0, Integer.MAX_VALUE));
             double elapsed;
             try {
                 elapsed = Double.parseDouble(meta.getOrDefault("elapsed_s", "0"));
             } catch (NumberFormatException e) {
-                throw new SafeTensors.FormatException(file + ": metadata \"elapsed_s\" is not a number");
+                elapsed = Double.NaN;
+            }
+            if (!(elapsed >= 0 && elapsed < Double.POSITIVE_INFINITY)) {
+                throw new SafeTensors.FormatException(file + ": metadata \"elapsed_s\" must be a number of seconds of at "
+                        + "least 0, got " + Json.write(meta.get("elapsed_s")));
             }
             Map<String, String> extra = new LinkedHashMap<>(meta);
             for (String k : new String[]{"format", "step", "optimizer", "optimizer_steps", "data_rng_state",
                     "data_epoch", "data_index", "elapsed_s", "config", FROZEN}) {
                 extra.remove(k);
             }
-            return new State(number(meta, "step", file), data, elapsed, extra);
+            return new State(step, data, elapsed, extra);
         }
     }
 
@@ -147,12 +154,23 @@ public final class Checkpoint {
     }
 
     private static long number(Map<String, String> meta, String key, Path file) throws SafeTensors.FormatException {
+        return number(meta, key, file, Long.MIN_VALUE, Long.MAX_VALUE);
+    }
+
+    /** Metadata {@code key} as a whole number in [min, max], or one sentence naming the file and the key. */
+    private static long number(Map<String, String> meta, String key, Path file, long min, long max)
+            throws SafeTensors.FormatException {
         String v = meta.get(key);
         try {
-            return Long.parseLong(v);
+            long n = Long.parseLong(v);
+            if (n >= min && n <= max) {
+                return n;
+            }
         } catch (NumberFormatException e) {
-            throw new SafeTensors.FormatException(file + ": metadata \"" + key + "\" must be a whole number, got "
-                    + (v == null ? "nothing" : "\"" + v + "\""));
+            // named below
         }
+        throw new SafeTensors.FormatException(file + ": metadata \"" + key + "\" must be a whole number"
+                + (min == Long.MIN_VALUE ? "" : max == Long.MAX_VALUE ? " of at least " + min
+                : " in [" + min + ", " + max + "]") + ", got " + (v == null ? "nothing" : Json.write(v)));
     }
 }

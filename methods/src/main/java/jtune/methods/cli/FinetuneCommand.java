@@ -160,7 +160,12 @@ public final class FinetuneCommand implements CommandProvider {
                     + "that wrote it");
         }
         Map<String, String> stored = new LinkedHashMap<>();
-        Json.parseObject(meta.get("options")).forEach((k, v) -> stored.put(k, String.valueOf(v)));
+        try {
+            Json.parseObject(meta.get("options")).forEach((k, v) -> stored.put(k, String.valueOf(v)));
+        } catch (Json.JsonException e) {
+            throw new Args.UsageException(checkpoint + ": metadata \"options\" must be a JSON object of the run's "
+                    + "options (" + e.getMessage() + ")");
+        }
         return stored;
     }
 

@@ -202,5 +202,14 @@ class FinetuneResumeTest {
         assertThat(changed.status()).isNotZero();
         assertThat(changed.err()).contains("--data differs from the run in " + run).contains("CRC-32");
         assertThat(steps(run)).hasSize(2);
+
+        Path ckpt = run.resolve(Checkpoint.FILE);
+        String bytes = new String(Files.readAllBytes(ckpt), StandardCharsets.ISO_8859_1);
+        assertThat(bytes).contains("\"options\":\"{");
+        Files.write(ckpt, bytes.replace("\"options\":\"{", "\"options\":\"[").getBytes(StandardCharsets.ISO_8859_1));
+        Run garbled = jtune("finetune", "--resume", "--out", run.toString(), "--steps", "4");
+        assertThat(garbled.status()).isEqualTo(2);
+        assertThat(garbled.err()).contains(ckpt + ": metadata \"options\" must be a JSON object")
+                .doesNotContain("Exception");
     }
 }
