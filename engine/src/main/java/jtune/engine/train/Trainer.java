@@ -75,6 +75,8 @@ public final class Trainer implements AutoCloseable {
     private volatile boolean stopRequested;
     private long step;
     private double elapsedBefore;
+    /** Set by {@link #resume} until {@link #run} has trimmed metrics.jsonl. */
+    private boolean resumed;
 
     /** {@code eval} may be null or hold no block: evaluation is then skipped. */
     public Trainer(Session s, CausalLM model, Optimizer optimizer, LrSchedule schedule, BatchStream train,
@@ -109,22 +111,33 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
-     * Loads {@code checkpoint} into the model, the optimizer, the data stream and this loop's step. The run folder's
-     * metrics.jsonl loses its lines past the checkpoint's step (a run that crashed after its last checkpoint had
-     * logged them), so the resumed run logs each step once.
+     * Loads {@code checkpoint} into the model, the optimizer, the data stream and this loop's step. When the resumed
+     * run starts ({@link #run}), the run folder's metrics.jsonl loses its lines past the checkpoint's step (a run that
+     * crashed after its last checkpoint had logged them), so each step is logged once; a resume refused before that
+     * leaves the file as it was.
      */
     public void resume(Path checkpoint) throws IOException {
         Checkpoint.State st = Checkpoint.load(checkpoint, model, optimizer);
-        train.restore(st.data());
+        try {
+            train.restore(st.data());
+        } catch (IllegalArgumentException e) {
+            throw new IOException(checkpoint + " does not fit this run's data: " + e.getMessage(), e);
+        }
         step = st.step();
         elapsedBefore = st.elapsedSeconds();
+        resumed = true;
+    }
+
+    /** Drops metrics.jsonl's lines past the current step (see {@link #resume}). */
+    private void trimMetrics() throws IOException {
         Path metrics = output.runDir() == null ? null : output.runDir().resolve(METRICS);
         if (metrics != null && Files.isRegularFile(metrics)) {
-            List<String> lines = Files.readAllLines(metrics, StandardCharsets.UTF_8);
+            // Byte for byte: a line that is not UTF-8 (a crash mid-write, a stray edit) is kept or dropped, not fatal.
+            List<String> lines = Files.readAllLines(metrics, StandardCharsets.ISO_8859_1);
             List<String> kept = lines.stream().filter(l -> l.isBlank() || stepOf(l) <= step).toList();
             if (kept.size() < lines.size()) {
                 Path tmp = metrics.resolveSibling(METRICS + ".tmp");
-                Files.write(tmp, kept, StandardCharsets.UTF_8);
+                Files.write(tmp, kept, StandardCharsets.ISO_8859_1);
                 Files.move(tmp, metrics, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             }
         }
@@ -144,6 +157,10 @@ public final class Trainer implements AutoCloseable {
      * shutdown) stops the loop after the current step and waits for the checkpoint to be written.
      */
     public Result run(boolean stopOnInterrupt) throws IOException {
+        if (resumed) {
+            trimMetrics();
+            resumed = false;
+        }
         try (ShutdownGuard _ = new ShutdownGuard(stopOnInterrupt, () -> stopRequested = true)) {
             return loop();
         }
@@ -222,6 +239,10 @@ public final class Trainer implements AutoCloseable {
 
     private float evaluateAndReport() throws IOException {
         float loss = evaluate();
+        if (!Float.isFinite(loss)) {
+            throw new IllegalStateException("the evaluation loss became " + loss + " at step " + step
+                    + "; lower the learning rate (--lr) or clip the gradients (--clip)");
+        }
         double ppl = Math.exp(loss);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);

@@ -173,10 +173,12 @@ class TrainerTest {
         }
         // Steps 1..8 and the evaluations at 4 and 8 were logged; the checkpoint is that of step 5.
         assertThat(lossLines(crashDir)).hasSize(10);
+        List<Map<String, Object>> crashed = lossLines(crashDir);
         try (Setup c = new Setup(crashDir, "adamw", 1, 4, 5)) {
             c.trainer.resume(crashDir.resolve(Checkpoint.FILE));
             assertThat(c.trainer.step()).isEqualTo(5);
-            assertThat(lossLines(crashDir)).isEqualTo(lossLines(straightDir).subList(0, 6));
+            // A resume that a command refuses after loading the checkpoint has not touched the log yet.
+            assertThat(lossLines(crashDir)).isEqualTo(crashed);
             c.trainer.run(false);
         }
         assertThat(lossLines(crashDir)).isEqualTo(lossLines(straightDir));
