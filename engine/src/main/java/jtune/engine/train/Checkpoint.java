@@ -6,6 +6,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.zip.CRC32C;
 import jtune.engine.io.Json;
 import jtune.engine.io.LlamaConfigJson;
 import jtune.engine.io.SafeTensors;
@@ -22,9 +23,11 @@ import jtune.engine.tensor.Tensor;
  * one, such as the base of an adapter, comes back from wherever the model was loaded or generated), the optimizer's
  * state tensors under their own names ("optimizer.exp_avg.…"), and in "__metadata__" the step,
  * the optimizer's name and step count, the data position (generator state, epoch, index), the elapsed
- * training time, the model config as JSON and whatever else the caller adds (the run's options). It is written
- * atomically ({@link SafeTensorsWriter}): a run stopped at any moment leaves the previous checkpoint or the new
- * one, never a broken file.
+ * training time, the model config as JSON, a CRC-32C of the tensors' bytes ("tensors_crc32c", in the order of the
+ * model's parameters, then the optimizer's state; a checkpoint written before it existed is read without it) and
+ * whatever else the caller adds (the run's options). It is written atomically ({@link SafeTensorsWriter}): a run
+ * stopped at any moment leaves the previous checkpoint or the new one, never a broken file; a file damaged or edited
+ * afterwards is refused rather than resumed with other numbers.
  */
 public final class Checkpoint {
     /** The checkpoint's file name inside a run folder. */
@@ -32,6 +35,8 @@ public final class Checkpoint {
     static final String FORMAT = "jtune-checkpoint-1";
     /** The metadata key of the count of frozen parameters left out of a checkpoint. */
     public static final String FROZEN = "frozen_parameters";
+    /** The metadata key of the CRC-32C of the tensors. */
+    static final String CRC = "tensors_crc32c";
 
     private Checkpoint() {
     }
@@ -45,16 +50,19 @@ public final class Checkpoint {
 
     public static void save(Path file, CausalLM model, Optimizer optimizer, State state) throws IOException {
         SafeTensorsWriter w = new SafeTensorsWriter();
+        CRC32C crc = new CRC32C();
         int frozen = 0;
         for (Parameter p : model.parameters()) {
             if (p.trainable()) {
                 w.add(p.name(), p.value());
+                update(crc, p.value());
             } else {
                 frozen++;
             }
         }
         for (Map.Entry<String, Tensor> e : optimizer.state().entrySet()) {
             w.add(e.getKey(), e.getValue());
+            update(crc, e.getValue());
         }
         Map<String, String> meta = new LinkedHashMap<>(state.extra());
         meta.put("format", FORMAT);
@@ -67,6 +75,7 @@ public final class Checkpoint {
         meta.put("elapsed_s", Double.toString(state.elapsedSeconds()));
         meta.put("config", LlamaConfigJson.write(model.config()));
         meta.put(FROZEN, Integer.toString(frozen));
+        meta.put(CRC, Long.toHexString(crc.getValue()));
         meta.forEach(w::metadata);
         w.write(file);
     }
@@ -102,14 +111,17 @@ public final class Checkpoint {
                         + "' but this run uses '" + optimizer.name() + "'");
             }
             Set<String> expected = new HashSet<>();
+            CRC32C crc = new CRC32C();
             for (Parameter p : model.parameters()) {
                 if (p.trainable()) {
                     r.read(p.name(), p.value());
+                    update(crc, p.value());
                     expected.add(p.name());
                 }
             }
             for (Map.Entry<String, Tensor> e : optimizer.state().entrySet()) {
                 r.read(e.getKey(), e.getValue());
+                update(crc, e.getValue());
                 expected.add(e.getKey());
             }
             for (SafeTensors.Entry e : r.entries()) {
@@ -117,6 +129,11 @@ public final class Checkpoint {
                     throw new SafeTensors.FormatException(file + " holds tensor '" + e.name()
                             + "' that this model and optimizer do not have");
                 }
+            }
+            if (meta.containsKey(CRC) && !meta.get(CRC).equals(Long.toHexString(crc.getValue()))) {
+                throw new SafeTensors.FormatException(file + ": its tensors do not match the CRC-32C recorded when it "
+                        + "was written (" + Json.write(meta.get(CRC)) + ", now " + Long.toHexString(crc.getValue())
+                        + "), so the file was damaged or changed since; resume from an intact copy or start anew");
             }
             long step = number(meta, "step", file, 0, Long.MAX_VALUE);
             optimizer.restoreSteps(number(meta, "optimizer_steps", file, 0, Long.MAX_VALUE - 1));
@@ -135,7 +152,7 @@ public final class Checkpoint {
             }
             Map<String, String> extra = new LinkedHashMap<>(meta);
             for (String k : new String[]{"format", "step", "optimizer", "optimizer_steps", "data_rng_state",
-                    "data_epoch", "data_index", "elapsed_s", "config", FROZEN}) {
+                    "data_epoch", "data_index", "elapsed_s", "config", FROZEN, CRC}) {
                 extra.remove(k);
             }
             return new State(step, data, elapsed, extra);
@@ -151,6 +168,11 @@ public final class Checkpoint {
         if (r.metadata().get("config") == null) {
             throw new SafeTensors.FormatException(r.file() + " is a jtune checkpoint without its model config");
         }
+    }
+
+    /** Adds {@code t}'s bytes, as the checkpoint stores them, to {@code crc}. */
+    private static void update(CRC32C crc, Tensor t) {
+        crc.update(t.segment().asSlice(t.byteOffset(), t.dtype().bytesFor(t.size())).asByteBuffer());
     }
 
     private static long number(Map<String, String> meta, String key, Path file) throws SafeTensors.FormatException {

@@ -16,6 +16,7 @@ import java.util.Map;
 import jtune.engine.backend.ScalarBackend;
 import jtune.engine.io.Json;
 import jtune.engine.io.SafeTensors;
+import jtune.engine.io.SafeTensorsReader;
 import jtune.engine.io.SafeTensorsWriter;
 import jtune.engine.nn.Parameter;
 import jtune.engine.nn.Session;
@@ -296,6 +297,41 @@ class TrainerTest {
             new SafeTensorsWriter().add("x", s.f32("x", Category.WORKSPACE, 2)).write(plain);
             assertThatThrownBy(() -> Checkpoint.load(plain, other, opt)).isInstanceOf(SafeTensors.FormatException.class)
                     .hasMessageContaining("is not a jtune checkpoint");
+        }
+    }
+
+    @Test
+    void aDamagedCheckpointIsRefusedAndOneWithoutAChecksumStillLoads() throws IOException {
+        try (Setup a = new Setup(dir, "adamw", 1, 0, 0)) {
+            a.model.afterForward = a.trainer::requestStop;
+            a.trainer.run(false);
+        }
+        Path ckpt = dir.resolve(Checkpoint.FILE);
+        assertThat(Checkpoint.metadata(ckpt)).containsKey("tensors_crc32c");
+        byte[] bytes = Files.readAllBytes(ckpt);
+        bytes[bytes.length - 3] ^= 0x10; // in the last tensor's data
+        Path flipped = Files.write(dir.resolve("flipped.safetensors"), bytes);
+        Path old = dir.resolve("old.safetensors");
+        try (SafeTensorsReader r = SafeTensorsReader.open(ckpt); MemoryPool pool = new MemoryPool(new MemoryLedger())) {
+            SafeTensorsWriter w = new SafeTensorsWriter();
+            r.metadata().forEach((k, v) -> {
+                if (!k.equals("tensors_crc32c")) {
+                    w.metadata(k, v);
+                }
+            });
+            for (SafeTensors.Entry e : r.entries()) {
+                w.add(e.name(), r.tensor(e.name(), pool, Category.WORKSPACE));
+            }
+            w.write(old);
+        }
+        try (Setup b = new Setup(dir, "adamw", 1, 0, 0)) {
+            assertThatThrownBy(() -> b.trainer.resume(flipped)).isInstanceOf(SafeTensors.FormatException.class)
+                    .hasMessageContaining("flipped.safetensors: its tensors do not match the CRC-32C recorded when it "
+                            + "was written");
+        }
+        try (Setup c = new Setup(dir, "adamw", 1, 0, 0)) {
+            c.trainer.resume(old);
+            assertThat(c.trainer.step()).isEqualTo(1);
         }
     }
 
