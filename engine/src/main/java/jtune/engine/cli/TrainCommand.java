@@ -90,11 +90,21 @@ final class TrainCommand {
                         + dir + " --resume");
             }
             config = Checkpoint.config(saved, ckpt);
+            Map<String, Object> stored;
             try {
-                Json.parseObject(saved.getOrDefault("options", "{}")).forEach((k, v) -> opts.put(k, String.valueOf(v)));
+                stored = Json.parseObject(saved.getOrDefault("options", "{}"));
             } catch (Json.JsonException e) {
                 throw new SafeTensors.FormatException(ckpt + ": metadata \"options\" must be a JSON object of the run's "
                         + "options (" + e.getMessage() + ")");
+            }
+            for (Map.Entry<String, Object> e : stored.entrySet()) {
+                boolean flag = FLAGS.contains(e.getKey());
+                if (!flag && !VALUED.contains(e.getKey()) || flag && !"true".equals(String.valueOf(e.getValue()))) {
+                    throw new SafeTensors.FormatException(ckpt + ": metadata \"options\" holds " + Json.write(e.getKey())
+                            + ": " + Json.write(e.getValue()) + ", which jtune train does not take (its options are "
+                            + "named values and flags set to \"true\"); the checkpoint is from another jtune or was edited");
+                }
+                opts.put(e.getKey(), String.valueOf(e.getValue()));
             }
         } else {
             if (Files.exists(ckpt) || Files.exists(dir.resolve("metrics.jsonl"))) {

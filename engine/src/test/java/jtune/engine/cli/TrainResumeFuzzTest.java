@@ -156,6 +156,13 @@ class TrainResumeFuzzTest {
             }
         }
         Map<String, Object> options = Json.parseObject(metadata.get("options"));
+        for (Map.Entry<String, String> odd : Map.of("--lora-rank", "8", "--checkpointing", "false").entrySet()) {
+            Map<String, Object> o = new LinkedHashMap<>(options);
+            o.put(odd.getKey(), odd.getValue());
+            int before = refused;
+            check("options " + odd, write(with("options", Json.write(o)), Map.of(), Map.of()), metrics);
+            assertThat(refused).as("a stored option %s is refused", odd).isEqualTo(before + 1);
+        }
         for (String lr : new String[]{"1e18", "1e300", "3.4028235e38", "0"}) {
             Map<String, Object> o = new LinkedHashMap<>(options);
             o.put("--lr", lr);
