@@ -67,8 +67,8 @@ public record LoraConfig(int rank, double alpha, double dropout, boolean rslora,
             String t = part.trim();
             String module = t.endsWith("_proj") ? t : t + "_proj";
             if (!MODULES.contains(module)) {
-                throw new IllegalArgumentException("unknown target '" + t + "' in '" + list + "'; the targets are "
-                        + "q, k, v, o, gate, up, down (or their full names, q_proj ...)");
+                throw new IllegalArgumentException("--targets: unknown target '" + t + "' in '" + list + "'; the "
+                        + "targets are q, k, v, o, gate, up, down (or their full names, q_proj ...)");
             }
             named.add(module);
         }
