@@ -1,5 +1,6 @@
 package jtune.engine.cli;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -7,12 +8,18 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import jtune.engine.io.Json;
 
 /**
  * Command-line options of the form {@code --name value} and {@code --flag}, checked against the options a
  * command knows, so that a typo is named rather than ignored.
  */
 public final class Args {
+    /** Options every command takes, before or after its name. */
+    public static final Set<String> GLOBAL_VALUED = Set.of("--backend", "--threads", "--device");
+    /** Flags every command takes. */
+    public static final Set<String> GLOBAL_FLAGS = Set.of("--debug", "--help", "-h");
+
     private final Map<String, String> values = new LinkedHashMap<>();
     private final List<String> positional = new ArrayList<>();
 
@@ -124,6 +131,25 @@ public final class Args {
                     + (max == Double.MAX_VALUE ? "of at least " + min : "in [" + min + ", " + max + "]") + ", got " + value);
         }
         return x;
+    }
+
+    /**
+     * The options a run stored in its checkpoint {@code file} (metadata "options"), checked to be ones that
+     * {@code command} takes (its {@code valued} options and {@code flags}, and the global ones), each flag stored as
+     * "true"; anything else is refused in one sentence, as a checkpoint of another jtune or an edited one.
+     */
+    public static void checkStored(Path file, Map<String, String> stored, String command,
+                                   Set<String> valued, Set<String> flags) {
+        for (Map.Entry<String, String> e : stored.entrySet()) {
+            String k = e.getKey();
+            boolean flag = flags.contains(k) || GLOBAL_FLAGS.contains(k);
+            if (!flag && !valued.contains(k) && !GLOBAL_VALUED.contains(k) || flag && !"true".equals(e.getValue())) {
+                throw new UsageException(file + ": metadata \"options\" holds " + Json.write(k) + ": "
+                        + Json.write(e.getValue()) + ", which jtune " + command + " does not take (its "
+                        + "options are named values and flags set to \"true\"); the checkpoint is from another jtune or "
+                        + "was edited");
+            }
+        }
     }
 
     /**

@@ -120,8 +120,8 @@ public final class Main {
         }
     }
 
-    private static final Set<String> GLOBAL_VALUED = Set.of("--backend", "--threads", "--device");
-    private static final Set<String> GLOBAL_FLAGS = Set.of("--debug", "--help", "-h");
+    private static final Set<String> GLOBAL_VALUED = Args.GLOBAL_VALUED;
+    private static final Set<String> GLOBAL_FLAGS = Args.GLOBAL_FLAGS;
 
     private static int dispatch(List<String> argv, PrintStream out, PrintStream err) throws IOException {
         String command = command(argv);

@@ -97,15 +97,10 @@ final class TrainCommand {
                 throw new SafeTensors.FormatException(ckpt + ": metadata \"options\" must be a JSON object of the run's "
                         + "options (" + e.getMessage() + ")");
             }
-            for (Map.Entry<String, Object> e : stored.entrySet()) {
-                boolean flag = FLAGS.contains(e.getKey());
-                if (!flag && !VALUED.contains(e.getKey()) || flag && !"true".equals(String.valueOf(e.getValue()))) {
-                    throw new SafeTensors.FormatException(ckpt + ": metadata \"options\" holds " + Json.write(e.getKey())
-                            + ": " + Json.write(e.getValue()) + ", which jtune train does not take (its options are "
-                            + "named values and flags set to \"true\"); the checkpoint is from another jtune or was edited");
-                }
-                opts.put(e.getKey(), String.valueOf(e.getValue()));
-            }
+            Map<String, String> texts = new LinkedHashMap<>();
+            stored.forEach((k, v) -> texts.put(k, String.valueOf(v)));
+            Args.checkStored(ckpt, texts, "train", VALUED, FLAGS);
+            opts.putAll(texts);
         } else {
             if (Files.exists(ckpt) || Files.exists(dir.resolve("metrics.jsonl"))) {
                 throw new Args.UsageException("the folder " + dir + " already holds a run; continue it with --resume or "

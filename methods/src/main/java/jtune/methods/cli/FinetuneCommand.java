@@ -166,6 +166,7 @@ public final class FinetuneCommand implements CommandProvider {
             throw new Args.UsageException(checkpoint + ": metadata \"options\" must be a JSON object of the run's "
                     + "options (" + e.getMessage() + ")");
         }
+        Args.checkStored(checkpoint, stored, "finetune", VALUED, FLAGS);
         // A resume cannot supply these (a change of them is refused), so a checkpoint without them cannot be resumed.
         for (String k : new String[]{"--model", "--method"}) {
             if (!stored.containsKey(k)) {

@@ -159,6 +159,15 @@ class FinetuneResumeFuzzTest {
                         Map.of()), metrics);
             }
         }
+        for (Map.Entry<String, String> odd : Map.of("--lora-rank", "8", "--checkpointing", "false").entrySet()) {
+            Map<String, Object> o = new LinkedHashMap<>(options);
+            o.put(odd.getKey(), odd.getValue());
+            int before = refused;
+            folderOnly = true;
+            check("options " + odd, write(with("options", Json.write(o)), Map.of(), Map.of()), metrics);
+            folderOnly = false;
+            assertThat(refused).as("a stored option %s is refused", odd).isEqualTo(before + 1);
+        }
         Object[][] chosen = {{"--method", "peqa"}, {"--method", "qlora"}, {"--rank", 4L}, {"--targets", "q,k"},
             {"--seq", 16L}, {"--seq", 100000L}, {"--model", tmp.resolve("none.bin").toString()},
             {"--model", text.toString()}, {"--data", tmp.resolve("none.txt").toString()},
