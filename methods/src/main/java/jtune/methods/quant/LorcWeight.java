@@ -208,18 +208,8 @@ public final class LorcWeight implements LinearWeight {
 
     /** {@code Û V̂} of the stored factors, (out, in) row-major, in f64. */
     public double[] product() {
-        float[] a = u.values(), b = v.values();
-        int rows = Math.toIntExact(outFeatures()), cols = Math.toIntExact(inFeatures()), r = Math.toIntExact(rank());
-        double[] out = new double[rows * cols];
-        for (int i = 0; i < rows; i++) {
-            for (int c = 0; c < r; c++) {
-                double x = a[i * r + c];
-                for (int j = 0; j < cols; j++) {
-                    out[i * cols + j] += x * b[c * cols + j];
-                }
-            }
-        }
-        return out;
+        return LowRank.product(u.values(), v.values(), Math.toIntExact(outFeatures()), Math.toIntExact(inFeatures()),
+                Math.toIntExact(rank()));
     }
 
     @Override

@@ -70,10 +70,15 @@ public record LowRank(int rows, int cols, int rank, float[] u, float[] v, double
 
     /** {@code Û V̂}, (rows, cols) row-major. */
     public double[] product() {
+        return product(u, v, rows, cols, rank);
+    }
+
+    /** {@code u v} in f64 for u (rows, r) and v (r, cols), row-major. */
+    static double[] product(float[] u, float[] v, int rows, int cols, int r) {
         double[] out = new double[rows * cols];
         for (int i = 0; i < rows; i++) {
-            for (int c = 0; c < rank; c++) {
-                double a = u[i * rank + c];
+            for (int c = 0; c < r; c++) {
+                double a = u[i * r + c];
                 for (int j = 0; j < cols; j++) {
                     out[i * cols + j] += a * v[c * cols + j];
                 }
