@@ -134,12 +134,20 @@ public final class Args {
     }
 
     /**
-     * The options a run stored in its checkpoint {@code file} (metadata "options"), checked to be ones that
-     * {@code command} takes (its {@code valued} options and {@code flags}, and the global ones), each flag stored as
-     * "true"; anything else is refused in one sentence, as a checkpoint of another jtune or an edited one.
+     * The options a run stored in its checkpoint {@code file} (the metadata "options", a JSON object, given as
+     * {@code json}), as texts by name, checked to be ones that {@code command} takes (its {@code valued} options and
+     * {@code flags}, and the global ones), each flag stored as "true"; anything else, malformed JSON included, is
+     * refused in one sentence, as a checkpoint of another jtune or an edited one.
      */
-    public static void checkStored(Path file, Map<String, String> stored, String command,
-                                   Set<String> valued, Set<String> flags) {
+    public static Map<String, String> storedOptions(Path file, String json, String command, Set<String> valued,
+                                                    Set<String> flags) {
+        Map<String, String> stored = new LinkedHashMap<>();
+        try {
+            Json.parseObject(json).forEach((k, v) -> stored.put(k, String.valueOf(v)));
+        } catch (Json.JsonException e) {
+            throw new UsageException(file + ": metadata \"options\" must be a JSON object of the run's options ("
+                    + e.getMessage() + ")");
+        }
         for (Map.Entry<String, String> e : stored.entrySet()) {
             String k = e.getKey();
             boolean flag = flags.contains(k) || GLOBAL_FLAGS.contains(k);
@@ -150,6 +158,7 @@ public final class Args {
                         + "was edited");
             }
         }
+        return stored;
     }
 
     /**

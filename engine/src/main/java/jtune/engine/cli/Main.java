@@ -120,9 +120,6 @@ public final class Main {
         }
     }
 
-    private static final Set<String> GLOBAL_VALUED = Args.GLOBAL_VALUED;
-    private static final Set<String> GLOBAL_FLAGS = Args.GLOBAL_FLAGS;
-
     private static int dispatch(List<String> argv, PrintStream out, PrintStream err) throws IOException {
         String command = command(argv);
         if (argv.contains("--help") || argv.contains("-h") || command.equals("help")) {
@@ -183,7 +180,7 @@ public final class Main {
             if (!a.startsWith("-")) {
                 return a;
             }
-            if (GLOBAL_VALUED.contains(a)) {
+            if (Args.GLOBAL_VALUED.contains(a)) {
                 i++;
             }
         }
@@ -191,9 +188,9 @@ public final class Main {
     }
 
     private static Args parse(List<String> argv, Set<String> valued, Set<String> flags) {
-        Set<String> v = new java.util.HashSet<>(GLOBAL_VALUED);
+        Set<String> v = new java.util.HashSet<>(Args.GLOBAL_VALUED);
         v.addAll(valued);
-        Set<String> f = new java.util.HashSet<>(GLOBAL_FLAGS);
+        Set<String> f = new java.util.HashSet<>(Args.GLOBAL_FLAGS);
         f.addAll(flags);
         return new Args(argv, v, f);
     }

@@ -14,7 +14,6 @@ import java.util.zip.CRC32;
 import jtune.engine.backend.Backend;
 import jtune.engine.data.ByteTokenizer;
 import jtune.engine.io.Json;
-import jtune.engine.io.SafeTensors;
 import jtune.engine.io.LlamaConfigJson;
 import jtune.engine.model.LlamaConfig;
 import jtune.engine.model.LlamaModel;
@@ -90,17 +89,7 @@ final class TrainCommand {
                         + dir + " --resume");
             }
             config = Checkpoint.config(saved, ckpt);
-            Map<String, Object> stored;
-            try {
-                stored = Json.parseObject(saved.getOrDefault("options", "{}"));
-            } catch (Json.JsonException e) {
-                throw new SafeTensors.FormatException(ckpt + ": metadata \"options\" must be a JSON object of the run's "
-                        + "options (" + e.getMessage() + ")");
-            }
-            Map<String, String> texts = new LinkedHashMap<>();
-            stored.forEach((k, v) -> texts.put(k, String.valueOf(v)));
-            Args.checkStored(ckpt, texts, "train", VALUED, FLAGS);
-            opts.putAll(texts);
+            opts.putAll(Args.storedOptions(ckpt, saved.getOrDefault("options", "{}"), "train", VALUED, FLAGS));
         } else {
             if (Files.exists(ckpt) || Files.exists(dir.resolve("metrics.jsonl"))) {
                 throw new Args.UsageException("the folder " + dir + " already holds a run; continue it with --resume or "

@@ -159,14 +159,7 @@ public final class FinetuneCommand implements CommandProvider {
             throw new Args.UsageException(checkpoint + " was not written by jtune finetune; resume it with the command "
                     + "that wrote it");
         }
-        Map<String, String> stored = new LinkedHashMap<>();
-        try {
-            Json.parseObject(meta.get("options")).forEach((k, v) -> stored.put(k, String.valueOf(v)));
-        } catch (Json.JsonException e) {
-            throw new Args.UsageException(checkpoint + ": metadata \"options\" must be a JSON object of the run's "
-                    + "options (" + e.getMessage() + ")");
-        }
-        Args.checkStored(checkpoint, stored, "finetune", VALUED, FLAGS);
+        Map<String, String> stored = Args.storedOptions(checkpoint, meta.get("options"), "finetune", VALUED, FLAGS);
         // A resume cannot supply these (a change of them is refused), so a checkpoint without them cannot be resumed.
         for (String k : new String[]{"--model", "--method"}) {
             if (!stored.containsKey(k)) {
