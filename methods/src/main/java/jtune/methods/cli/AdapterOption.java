@@ -1,8 +1,6 @@
 package jtune.methods.cli;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import jtune.engine.cli.LoadOptionProvider;
 import jtune.engine.io.SafeTensors;
@@ -51,12 +49,7 @@ public final class AdapterOption implements LoadOptionProvider {
      * of gigabytes; now r is at most the file's size over 4 bytes).
      */
     private static void checkRank(Path dir, int r) throws IOException {
-        Path weights = dir.resolve(LoraAdapters.WEIGHTS);
-        if (!Files.isRegularFile(weights)) {
-            throw new NoSuchFileException(weights.toString(), null, "no LoRA adapter tensors here, though "
-                    + LoraAdapters.CONFIG + " is");
-        }
-        try (SafeTensorsReader f = SafeTensorsReader.open(weights)) {
+        try (SafeTensorsReader f = SafeTensorsReader.open(dir.resolve(LoraAdapters.WEIGHTS))) {
             boolean any = false;
             for (SafeTensors.Entry e : f.entries()) {
                 boolean a = e.name().endsWith(".lora_A.weight");

@@ -155,10 +155,6 @@ public final class PeqaScales {
                     + c.get("codes_crc32") + ", this model's " + crc + "); they fit only the base quantized from "
                     + Json.write(c.get("base_model")) + " with " + Json.write(c.get("quantizer")));
         }
-        if (!Files.isRegularFile(dir.resolve(SCALES))) {
-            throw new NoSuchFileException(dir.resolve(SCALES).toString(), null, "no PEQA scales here, though " + CONFIG
-                    + " is");
-        }
         try (SafeTensorsReader r = SafeTensorsReader.open(dir.resolve(SCALES))) {
             for (Map.Entry<String, PeqaWeight> e : weights.entrySet()) {
                 r.read(e.getKey() + ".scales", e.getValue().scales().value());
