@@ -62,7 +62,7 @@ public final class QuantizeCommand implements CommandProvider {
                                             asymmetric, f32)
                       --double-quant        nf4: absmax values as 8-bit codes (bitsandbytes' double quantization)
                       --lorc-rank R         add the rank-R SVD of each layer's quantization error (LoRC; default 0)
-                      --lorc-bits 8|32      store LoRC's factors as int8 with a scale per row, as ZeroQuant-V2
+                      --lorc-bits 8|32      store LoRC's factors as int8 (a scale per direction), as ZeroQuant-V2
                                             counts them, or f32 (default 8)
                       --calib FILE          gptq: the calibration text, tokenized whole
                       --calib-windows N --calib-seq T   gptq: N windows of T tokens sampled from it (default 128 of
@@ -127,8 +127,8 @@ public final class QuantizeCommand implements CommandProvider {
             int seed = args.integer("--seed", 0, 0);
             int lorcRank = args.integer("--lorc-rank", 0, 0), lorcBits = args.integer("--lorc-bits", 8, 0);
             if (lorcBits != 8 && lorcBits != 32) {
-                throw new Args.UsageException("--lorc-bits must be 8 (int8 factors, a scale per row) or 32 (f32), not "
-                        + lorcBits);
+                throw new Args.UsageException("--lorc-bits must be 8 (int8 factors, a scale per singular direction) or "
+                        + "32 (f32), not " + lorcBits);
             }
             if (lorcRank == 0 && args.flag("--lorc-bits")) {
                 throw new Args.UsageException("--lorc-bits sets how LoRC's factors are stored; it needs --lorc-rank R");
