@@ -164,8 +164,8 @@ class LlamaForCausalLM(nn.Module):
         """(b, t) int64 tokens -> (b, t, vocab) logits."""
         t = tokens.shape[1]
         dtype = self.model.embed_tokens.weight.dtype
-        cos, sin = rope_tables(self.c, t, dtype)
-        mask = torch.full((t, t), float("-inf"), dtype=dtype).triu(1)
+        cos, sin = (u.to(tokens.device) for u in rope_tables(self.c, t, dtype))  # on the model's device
+        mask = torch.full((t, t), float("-inf"), dtype=dtype, device=tokens.device).triu(1)
         x = self.model.embed_tokens(tokens)
         for block in self.model.layers:
             x = block(x, cos, sin, mask)
