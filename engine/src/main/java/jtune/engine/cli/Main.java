@@ -44,6 +44,8 @@ public final class Main {
                   --warmup W --steps N  untimed, then timed steps; the median is reported (default 2, 5)
                   --seed S              initialisation and tokens (default 0)
                   --checkpointing       recompute each block's activations in backward
+                  --profile             time each backend call of the timed steps, a table on stderr (syncs
+                                        after each call: slower, its tokens/s are not benchmark figures)
                   --json                one JSON object instead of text
               train                     pre-train a model on a text file (byte-level tokens)
                   --preset tiny|llama60m  the model (default tiny), or --config FILE: JSON of LlamaConfig fields
@@ -311,7 +313,7 @@ public final class Main {
         try (Backend b = backend(args, err, true).backend()) {
             TrainBench.Result r = TrainBench.run(b, args.string("--preset", "llama60m"), args.integer("--seq", 256, 1),
                     args.integer("--batch", 4, 1), args.integer("--warmup", 2, 0), args.integer("--steps", 5, 1),
-                    args.integer("--seed", 0, 0), args.flag("--checkpointing"), err);
+                    args.integer("--seed", 0, 0), args.flag("--checkpointing"), args.flag("--profile"), err);
             out.println(args.flag("--json") ? r.json() : r.text());
             if (!args.flag("--json")) {
                 out.print(r.ledger().table());

@@ -21,11 +21,12 @@ import jtune.engine.tensor.Tensor;
  * {@code jtune bench train}: times full training steps of a LLaMA (zero the gradients, forward, backward, AdamW)
  * on one batch of random tokens, as bench/train-vs-torch's PyTorch half does: Hugging Face init, AdamW lr 1e-3,
  * betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on the 2-D weights. Reports the median tokens/s over the measured
- * steps and the memory ledger's peak by category.
+ * steps and the memory ledger's peak by category. With {@code --profile} the measured steps' backend calls are
+ * timed one by one (see {@link ProfilingBackend}) and their table goes to the progress stream at the end.
  */
 final class TrainBench {
     static final Set<String> OPTIONS = Set.of("--preset", "--seq", "--batch", "--warmup", "--steps", "--seed");
-    static final Set<String> FLAGS = Set.of("--json", "--checkpointing");
+    static final Set<String> FLAGS = Set.of("--json", "--checkpointing", "--profile");
 
     private TrainBench() {
     }
@@ -35,10 +36,7 @@ final class TrainBench {
                   int steps, long parameters, boolean checkpointing, double[] tokensPerS, float[] losses,
                   MemoryLedger ledger) {
         double median() {
-            double[] r = tokensPerS.clone();
-            Arrays.sort(r);
-            int n = r.length;
-            return n % 2 == 1 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+            return TrainBench.median(tokensPerS);
         }
 
         String text() {
@@ -74,41 +72,63 @@ final class TrainBench {
         };
     }
 
-    /** Runs {@code warmup + steps} steps; each step's loss and rate go to {@code progress} as they come. */
+    /**
+     * Runs {@code warmup + steps} steps; each step's loss and rate go to {@code progress} as they come. With
+     * {@code profile} the steps run on a {@link ProfilingBackend} over {@code backend}, recording the measured steps
+     * only, and its table goes to {@code progress} at the end.
+     */
     static Result run(Backend backend, String presetName, int seq, int batch, int warmup, int steps, long seed,
-                      boolean checkpointing, PrintStream progress) {
+                      boolean checkpointing, boolean profile, PrintStream progress) {
         LlamaConfig c = preset(presetName);
         if (seq > c.maxSeq()) {
             throw new Args.UsageException("--seq " + seq + " exceeds the preset's maximum of " + c.maxSeq());
         }
         MemoryLedger ledger = new MemoryLedger();
         try (MemoryPool pool = new MemoryPool(ledger, backend.memory())) {
-            Session s = new Session(backend, pool);
+            ProfilingBackend profiler = profile ? new ProfilingBackend(backend) : null;
+            Session s = new Session(profiler == null ? backend : profiler.backend(), pool);
             try (LlamaModel model = LlamaModel.create(s, c, seed, WeightTransform.IDENTITY, checkpointing);
                  AdamW adamw = new AdamW(s, model.parameters(), 0.9f, 0.95f, 1e-8f, 0.1f);
                  Tensor tokens = s.i32("tokens", Category.WORKSPACE, batch, seq);
                  Tensor targets = s.i32("targets", Category.WORKSPACE, batch, seq)) {
                 randomBatch(tokens, targets, c.vocab(), new SplittableRandom(seed + 1));
                 double[] rates = new double[steps];
+                double[] stepMs = new double[steps];
                 float[] losses = new float[warmup + steps];
                 for (int step = 0; step < warmup + steps; step++) {
+                    if (profiler != null) {
+                        profiler.recording(step >= warmup);
+                    }
                     long t0 = System.nanoTime();
                     adamw.zeroGrad();
                     losses[step] = model.forwardBackward(tokens, targets, 1f);
                     adamw.step(1e-3f);
                     backend.synchronize();
-                    double rate = (double) batch * seq / ((System.nanoTime() - t0) / 1e9);
+                    long nanos = System.nanoTime() - t0;
+                    double rate = (double) batch * seq / (nanos / 1e9);
                     if (step >= warmup) {
                         rates[step - warmup] = rate;
+                        stepMs[step - warmup] = nanos / 1e6;
                     }
                     progress.printf(Locale.ROOT, "jtune step %d/%d%s: loss %.4f, %.1f tokens/s%n", step + 1,
                             warmup + steps, step < warmup ? " (warm-up)" : "", losses[step], rate);
+                }
+                if (profiler != null) {
+                    profiler.recording(false);
+                    progress.print(profiler.table(steps, median(stepMs)));
                 }
                 long parameters = model.parameters().stream().mapToLong(p -> p.value().size()).sum();
                 return new Result(backend.name(), backend.describe(), backend.threads(), presetName, seq, batch,
                         warmup, steps, parameters, checkpointing, rates, losses, ledger);
             }
         }
+    }
+
+    private static double median(double[] values) {
+        double[] r = values.clone();
+        Arrays.sort(r);
+        int n = r.length;
+        return n % 2 == 1 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
     }
 
     /** A random sequence of seq + 1 tokens per row: tokens are its first seq, targets its last seq. */
