@@ -186,7 +186,10 @@ public final class GpuBackend implements Backend {
 
     // ---- matrix products -----------------------------------------------------------------------------
 
-    /** f32 on the CUDA cores, or bf16 A and B on the tensor cores (C f32); see gemm.cu. */
+    /**
+     * f32 on the CUDA cores, or bf16 A and B on the tensor cores (C f32); see gemm.cu, and gemm_sm90.cu for aligned
+     * bf16 operands on compute capability 9.0.
+     */
     @Override
     public synchronized void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha,
                                     float beta) {
@@ -198,10 +201,14 @@ public final class GpuBackend implements Backend {
         }
         int layout = (transA ? 2 : 0) | (transB ? 1 : 0);
         boolean bf16 = inputs == DType.BF16;
+        boolean aligned = bf16 && aligned(a, g.ldA(), g.strideA()) && aligned(b, g.ldB(), g.strideB());
+        boolean hopper = aligned && kernels.gemmBf16Sm90 != null;
         Kernel k = !bf16 ? kernels.gemmF32[layout]
-                : aligned(a, g.ldA(), g.strideA()) && aligned(b, g.ldB(), g.strideB()) ? kernels.gemmBf16Aligned[layout]
+                : hopper ? kernels.gemmBf16Sm90[layout]
+                : aligned ? kernels.gemmBf16Aligned[layout]
                 : kernels.gemmBf16Any[layout];
-        int shared = bf16 ? Kernels.GEMM_BF16_SHARED_BYTES : 0;
+        int shared = hopper ? Kernels.GEMM_SM90_SHARED_BYTES : bf16 ? Kernels.GEMM_BF16_SHARED_BYTES : 0;
+        int tileM = hopper ? Kernels.GEMM_SM90_TILE_M : 128, tileN = hopper ? Kernels.GEMM_SM90_TILE_N : 128;
         int size = inputs.byteSize();
         for (int p = 0; p < g.batch(); p += MAX_GRID_Z) {
             int batch = Math.min(MAX_GRID_Z, g.batch() - p);
@@ -209,7 +216,7 @@ public final class GpuBackend implements Backend {
                     .ptr(address(c) + p * g.strideC() * Float.BYTES)
                     .i32(g.m()).i32(g.n()).i32(g.k()).i64(g.ldA()).i64(g.ldB()).i64(g.ldC())
                     .i64(g.strideA()).i64(g.strideB()).i64(g.strideC()).f32(alpha).f32(beta)
-                    .launch(stream, Math.ceilDiv(g.n(), 128), Math.ceilDiv(g.m(), 128), batch, BLOCK, 1, shared);
+                    .launch(stream, Math.ceilDiv(g.n(), tileN), Math.ceilDiv(g.m(), tileM), batch, BLOCK, 1, shared);
         }
     }
 

@@ -14,6 +14,13 @@ import jtune.gpu.driver.Kernel;
 final class Kernels implements AutoCloseable {
     /** Dynamic shared memory of the bf16 GEMM: 4 stages of two 128×32 bf16 tiles. */
     static final int GEMM_BF16_SHARED_BYTES = 4 * 2 * 128 * 32 * 2;
+    /**
+     * Dynamic shared memory of the Hopper bf16 GEMM (gemm_sm90.cu): 4 stages of a 128×64 and a 256×64 bf16 tile,
+     * and 1 KiB to align them to the 1024-byte swizzle atoms.
+     */
+    static final int GEMM_SM90_SHARED_BYTES = 4 * (128 + 256) * 64 * 2 + 1024;
+    /** The Hopper GEMM's tile of C: rows (M) × columns (N). */
+    static final int GEMM_SM90_TILE_M = 128, GEMM_SM90_TILE_N = 256;
 
     private final List<CudaModule> modules = new ArrayList<>();
 
@@ -23,6 +30,11 @@ final class Kernels implements AutoCloseable {
     final Kernel crossEntropy, embedding, embeddingBackward;
     /** Indexed by layout: 0 nn, 1 nt, 2 tn, 3 tt (bit 0: B transposed, bit 1: A transposed). */
     final Kernel[] gemmF32 = new Kernel[4], gemmBf16Aligned = new Kernel[4], gemmBf16Any = new Kernel[4];
+    /**
+     * The wgmma bf16 GEMM for aligned operands, by layout as {@link #gemmBf16Aligned}; null unless the GPU has compute
+     * capability 9.0 (H100, H200), the only one whose instructions it uses.
+     */
+    final Kernel[] gemmBf16Sm90;
 
     Kernels(CudaContext context) {
         try {
@@ -59,6 +71,16 @@ final class Kernels implements AutoCloseable {
                 gemmF32[i] = g.kernel("gemm_f32_" + layouts[i], 14);
                 gemmBf16Aligned[i] = g.kernel("gemm_bf16_" + layouts[i] + "_a", 14).allowSharedMemory(GEMM_BF16_SHARED_BYTES);
                 gemmBf16Any[i] = g.kernel("gemm_bf16_" + layouts[i] + "_u", 14).allowSharedMemory(GEMM_BF16_SHARED_BYTES);
+            }
+            if (context.computeCapability() == 90) {
+                CudaModule h = load(context, "gemm_sm90.ptx");
+                gemmBf16Sm90 = new Kernel[4];
+                for (int i = 0; i < 4; i++) {
+                    gemmBf16Sm90[i] = h.kernel("gemm_bf16_" + layouts[i] + "_sm90", 14)
+                            .allowSharedMemory(GEMM_SM90_SHARED_BYTES);
+                }
+            } else {
+                gemmBf16Sm90 = null;
             }
         } catch (RuntimeException e) {
             close();

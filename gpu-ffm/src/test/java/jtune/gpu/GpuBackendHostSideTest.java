@@ -43,10 +43,11 @@ class GpuBackendHostSideTest {
             }
         }
         StringBuilder ptx = new StringBuilder();
-        for (String file : new String[]{"elementwise", "reduce", "rows", "loss", "embedding", "gemm"}) {
+        for (String file : new String[]{"elementwise", "reduce", "rows", "loss", "embedding", "gemm", "gemm_sm90"}) {
             ptx.append(resource(file + ".ptx"));
         }
-        assertThat(all).hasSize(35);
+        // The fake GPU has compute capability 9.0, so the four Hopper GEMMs are loaded too.
+        assertThat(all).hasSize(39);
         for (Kernel kernel : all) {
             Matcher m = ENTRY.matcher(ptx);
             int params = -1;
@@ -140,6 +141,21 @@ class GpuBackendHostSideTest {
     }
 
     @Test
+    void beforeHopperAlignedBf16GoesToTheMmaSyncKernel() {
+        try (GpuBackend b = GpuBackend.open(FakeDriver.bind(0, 13000, 1, 8, 9, false), 0);
+             MemoryPool pool = b.pool(new MemoryLedger())) {
+            Tensor a = pool.allocate("a", DType.BF16, Category.WORKSPACE, 300, 72);
+            Tensor w = pool.allocate("w", DType.BF16, Category.WORKSPACE, 200, 72);
+            b.matmul(a, false, w, true, pool.allocate("c", DType.F32, Category.WORKSPACE, 300, 200), 0.5f, 0f);
+            FakeDriver.Launch l = FakeDriver.lastLaunch();
+            assertThat(l.name()).isEqualTo("gemm_bf16_nt_a");
+            assertThat(l.grid()).containsExactly(2, 3, 1);
+            assertThat(l.block()).containsExactly(256, 1, 1);
+            assertThat(l.shared()).isEqualTo(65536);
+        }
+    }
+
+    @Test
     void matmulPicksTheKernelForTheTypeLayoutAndAlignmentAndPacksItsArguments() {
         try (GpuBackend b = GpuBackend.open(FakeDriver.healthy(), 0); MemoryPool pool = b.pool(new MemoryLedger())) {
             Tensor a = pool.allocate("a", DType.BF16, Category.WORKSPACE, 300, 72);
@@ -147,10 +163,11 @@ class GpuBackendHostSideTest {
             Tensor c = pool.allocate("c", DType.F32, Category.WORKSPACE, 300, 200);
             b.matmul(a, false, w, true, c, 0.5f, 0f);
             FakeDriver.Launch l = FakeDriver.lastLaunch();
-            assertThat(l.name()).isEqualTo("gemm_bf16_nt_a");
-            assertThat(l.grid()).containsExactly(2, 3, 1);
+            // Compute capability 9.0: the wgmma kernel, a 128×256 tile of C a block, 4 stages of 48 KiB and 1 KiB.
+            assertThat(l.name()).isEqualTo("gemm_bf16_nt_sm90");
+            assertThat(l.grid()).containsExactly(1, 3, 1);
             assertThat(l.block()).containsExactly(256, 1, 1);
-            assertThat(l.shared()).isEqualTo(65536);
+            assertThat(l.shared()).isEqualTo(4 * 48 * 1024 + 1024);
             assertThat(FakeDriver.argument(0)).isEqualTo(a.segment().address());
             assertThat(FakeDriver.argument(1)).isEqualTo(w.segment().address());
             assertThat(FakeDriver.argument(2)).isEqualTo(c.segment().address());
