@@ -317,3 +317,21 @@ GEMM_BF16(nn_u, false, false, false)
 GEMM_BF16(nt_u, false, true, false)
 GEMM_BF16(tn_u, true, false, false)
 GEMM_BF16(tt_u, true, true, false)
+
+// ---- split K ----------------------------------------------------------------------------------------------------
+
+// The second half of a product split along K (a product of few tiles of C and a long K, such as a weight gradient
+// over many tokens, runs its K-slices as a batch of partial products, each C' = op(A)_s · op(B)_s into W):
+// C = alpha · Σ_s W[s] + beta · C over M×N, C with row stride ldc, W holding `splits` M×N matrices one after the
+// other. The partials are summed in s order, so the result does not depend on timing. With beta == 0, C is not
+// read.
+extern "C" __global__ void gemm_splitk_reduce(const float* W, float* C, int M, int N, i64 ldc, int splits, float alpha,
+                                              float beta) {
+    const i64 total = (i64)M * N;
+    for (i64 e = global_index(); e < total; e += global_stride()) {
+        float s = 0.f;
+        for (int p = 0; p < splits; p++) s += W[p * total + e];
+        float* c = C + (e / N) * ldc + e % N;
+        *c = beta == 0.f ? alpha * s : alpha * s + beta * *c;
+    }
+}

@@ -5,7 +5,8 @@
 // as gemm.cu's do. The backend uses these on GPUs of compute capability 9.0 only (wgmma exists on sm_90a alone).
 //
 // A 128×256 tile of C per block of two warpgroups (256 threads), each warpgroup 64×256 with m64n256k16 wgmma and
-// its 128 f32 accumulators in registers. K in steps of 64 through a 4-stage cp.async pipeline (48 KiB a stage).
+// its 128 f32 accumulators in registers. K in steps of 64 through a 4-stage cp.async pipeline (48 KiB a stage),
+// two tiles loading ahead while one tile's products are issued and the previous tile's may still run.
 // Shared tiles use the 128-byte swizzle of the wgmma descriptors (16-byte chunk c of a 128-byte row r of an
 // 8-row, 1024-byte atom is stored at chunk c ^ r):
 //   K-major operand (A not transposed, B transposed): rows of 64 k (128 bytes), 8-row atoms one after the other;
@@ -118,17 +119,20 @@ __device__ __forceinline__ void gemm_wgmma(const unsigned short* A, const unsign
 #pragma unroll
     for (int i = 0; i < 128; i++) d[i] = 0.f;
 
+    // Tiles kt + 1 and kt + 2 load while tile kt's products are issued and tile kt - 1's may still run: the buffer
+    // refilled in iteration kt is that of tile kt - 2, whose products every warpgroup had waited for before the
+    // barrier.
 #pragma unroll
-    for (int s = 0; s < W_STAGES - 1; s++) {
+    for (int s = 0; s < W_STAGES - 2; s++) {
         if (s < tiles) load_stage(s, s);
         asm volatile("cp.async.commit_group;\n" ::);
     }
     for (int kt = 0; kt < tiles; kt++) {
-        asm volatile("cp.async.wait_group %0;\n" ::"n"(W_STAGES - 2));
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(W_STAGES - 3));
         // cp.async wrote through the generic proxy; wgmma reads through the async proxy.
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         __syncthreads();
-        int next = kt + W_STAGES - 1;
+        int next = kt + W_STAGES - 2;
         if (next < tiles) load_stage(next % W_STAGES, next);
         asm volatile("cp.async.commit_group;\n" ::);
         const unsigned sa = base + (kt % W_STAGES) * W_STAGE_BYTES, sb = sa + W_A_BYTES;
@@ -143,21 +147,35 @@ __device__ __forceinline__ void gemm_wgmma(const unsigned short* A, const unsign
             w_mma<TA ? 1 : 0, TB ? 0 : 1>(d, da, db);
         }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
         w_fence_operands(d);
     }
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    w_fence_operands(d);
     asm volatile("cp.async.wait_group 0;\n" ::);
 
-    // Accumulator i of a thread: n8 block i/4, row +8 for i%4 >= 2, column pair 2·(lane%4) + i%2.
+    // Accumulators i and i + 1 of a thread (i even): n8 block i/4, row +8 for i%4 >= 2, columns 2·(lane%4) and
+    // the next, stored as one 8-byte pair where both are in range and the address allows.
     const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     const int row0 = m0 + wg * 64 + warp * 16 + (lane >> 2);
 #pragma unroll
-    for (int i = 0; i < 128; i++) {
+    for (int i = 0; i < 128; i += 2) {
         int gm = row0 + ((i & 2) ? 8 : 0);
-        int gn = n0 + (i >> 2) * 8 + 2 * (lane & 3) + (i & 1);
+        int gn = n0 + (i >> 2) * 8 + 2 * (lane & 3);
         if (gm < M && gn < N) {
             float* c = C + (i64)gm * ldc + gn;
-            *c = beta == 0.f ? alpha * d[i] : alpha * d[i] + beta * *c;
+            if (gn + 1 < N && ((unsigned long long)c & 7) == 0) {
+                float2 v = make_float2(alpha * d[i], alpha * d[i + 1]);
+                if (beta != 0.f) {
+                    float2 old = *(const float2*)c;
+                    v.x += beta * old.x;
+                    v.y += beta * old.y;
+                }
+                *(float2*)c = v;
+            } else {
+                c[0] = beta == 0.f ? alpha * d[i] : alpha * d[i] + beta * c[0];
+                if (gn + 1 < N) c[1] = beta == 0.f ? alpha * d[i + 1] : alpha * d[i + 1] + beta * c[1];
+            }
         }
     }
 }

@@ -210,14 +210,49 @@ public final class GpuBackend implements Backend {
         int shared = hopper ? Kernels.GEMM_SM90_SHARED_BYTES : bf16 ? Kernels.GEMM_BF16_SHARED_BYTES : 0;
         int tileM = hopper ? Kernels.GEMM_SM90_TILE_M : 128, tileN = hopper ? Kernels.GEMM_SM90_TILE_N : 128;
         int size = inputs.byteSize();
+        int gridX = Math.toIntExact(Math.ceilDiv(g.n(), tileN)), gridY = Math.toIntExact(Math.ceilDiv(g.m(), tileM));
+        int splits = g.batch() == 1 ? splitK(gridX * (long) gridY, g.k()) : 1;
+        if (splits > 1) {
+            // K-slice s of op(A) starts s·chunk columns in (rows, if A is transposed); of op(B), s·chunk rows in.
+            long chunk = g.k() / splits, part = (long) g.m() * g.n();
+            long w = scratch(Float.BYTES * part * splits);
+            k.ptr(address(a)).ptr(address(b)).ptr(w).i32(g.m()).i32(g.n()).i32(Math.toIntExact(chunk))
+                    .i64(g.ldA()).i64(g.ldB()).i64(g.n())
+                    .i64(transA ? chunk * g.ldA() : chunk).i64(transB ? chunk : chunk * g.ldB()).i64(part)
+                    .f32(1f).f32(0f)
+                    .launch(stream, gridX, gridY, splits, BLOCK, 1, shared);
+            kernels.gemmSplitKReduce.ptr(w).ptr(address(c)).i32(g.m()).i32(g.n()).i64(g.ldC()).i32(splits).f32(alpha)
+                    .f32(beta);
+            launch(kernels.gemmSplitKReduce, part);
+            return;
+        }
         for (int p = 0; p < g.batch(); p += MAX_GRID_Z) {
             int batch = Math.min(MAX_GRID_Z, g.batch() - p);
             k.ptr(address(a) + p * g.strideA() * size).ptr(address(b) + p * g.strideB() * size)
                     .ptr(address(c) + p * g.strideC() * Float.BYTES)
                     .i32(g.m()).i32(g.n()).i32(g.k()).i64(g.ldA()).i64(g.ldB()).i64(g.ldC())
                     .i64(g.strideA()).i64(g.strideB()).i64(g.strideC()).f32(alpha).f32(beta)
-                    .launch(stream, Math.ceilDiv(g.n(), tileN), Math.ceilDiv(g.m(), tileM), batch, BLOCK, 1, shared);
+                    .launch(stream, gridX, gridY, batch, BLOCK, 1, shared);
         }
+    }
+
+    /**
+     * How many K-slices a single product of {@code tiles} tiles of C runs as, so that it fills the GPU: 1 (no split)
+     * when the tiles already cover the multiprocessors, or K is short; else the largest of 2, 4, 8, 16 that keeps at
+     * most two tiles a multiprocessor, divides K into slices of a multiple of 8 (the bf16 loaders' alignment) and
+     * of at least 256. A weight gradient of a 512×512 layer over 4096 tokens makes 16 tiles: 16 slices of 256.
+     */
+    private int splitK(long tiles, long k) {
+        int sms = context.multiprocessors(), best = 1;
+        if (tiles >= sms) {
+            return 1;
+        }
+        for (int s = 2; s <= 16; s *= 2) {
+            if (tiles * s <= 2L * sms && k % (8L * s) == 0 && k / s >= 256) {
+                best = s;
+            }
+        }
+        return best;
     }
 
     /** Whether a bf16 operand can be loaded in 16-byte chunks: aligned start, row and batch strides of 8 elements. */

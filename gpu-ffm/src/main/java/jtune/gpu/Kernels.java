@@ -28,6 +28,8 @@ final class Kernels implements AutoCloseable {
     final Kernel reducePartial, reduceFinal;
     final Kernel softmax, softmaxBackward, rmsNorm, rmsNormBackward, rmsNormDweightPartial, rmsNormDweightFinal, rope;
     final Kernel crossEntropy, embedding, embeddingBackward;
+    /** Sums the partial products of a GEMM split along K into C (gemm.cu). */
+    final Kernel gemmSplitKReduce;
     /** Indexed by layout: 0 nn, 1 nt, 2 tn, 3 tt (bit 0: B transposed, bit 1: A transposed). */
     final Kernel[] gemmF32 = new Kernel[4], gemmBf16Aligned = new Kernel[4], gemmBf16Any = new Kernel[4];
     /**
@@ -66,6 +68,7 @@ final class Kernels implements AutoCloseable {
             embedding = emb.kernel("embedding_f32", 7);
             embeddingBackward = emb.kernel("embedding_backward_f32", 7);
             CudaModule g = load(context, "gemm.ptx");
+            gemmSplitKReduce = g.kernel("gemm_splitk_reduce", 8);
             String[] layouts = {"nn", "nt", "tn", "tt"};
             for (int i = 0; i < 4; i++) {
                 gemmF32[i] = g.kernel("gemm_f32_" + layouts[i], 14);

@@ -47,7 +47,7 @@ class GpuBackendHostSideTest {
             ptx.append(resource(file + ".ptx"));
         }
         // The fake GPU has compute capability 9.0, so the four Hopper GEMMs are loaded too.
-        assertThat(all).hasSize(39);
+        assertThat(all).hasSize(40);
         for (Kernel kernel : all) {
             Matcher m = ENTRY.matcher(ptx);
             int params = -1;
@@ -137,6 +137,31 @@ class GpuBackendHostSideTest {
             assertThat(failure[0]).isNull();
             assertThat(seen[0]).containsOnly(0.5f);
             assertThat(FakeDriver.lastLaunch().name()).isEqualTo("add_f32");
+        }
+    }
+
+    @Test
+    void aProductOfFewTilesOverALongKIsSplitAlongKAndSummedInASecondKernel() {
+        // The fake GPU has 4 multiprocessors: one 128x128 tile of C may take 8 slices of K (at most 2 tiles a
+        // multiprocessor), each of 512 (4096 / 8).
+        try (GpuBackend b = GpuBackend.open(FakeDriver.healthy(), 0); MemoryPool pool = b.pool(new MemoryLedger())) {
+            Tensor a = pool.allocate("a", DType.F32, Category.WORKSPACE, 64, 4096);
+            Tensor w = pool.allocate("w", DType.F32, Category.WORKSPACE, 96, 4096);
+            Tensor c = pool.allocate("c", DType.F32, Category.WORKSPACE, 64, 96);
+            b.matmul(a, false, w, true, c, 0.5f, 1f);
+            FakeDriver.Launch l = FakeDriver.lastLaunch();
+            assertThat(l.name()).isEqualTo("gemm_splitk_reduce");
+            assertThat(FakeDriver.argument(1)).isEqualTo(c.segment().address());
+            assertThat(new long[]{FakeDriver.argument(2), FakeDriver.argument(3), FakeDriver.argument(4),
+                    FakeDriver.argument(5)}).containsExactly(64, 96, 96, 8);
+            assertThat(Float.intBitsToFloat((int) FakeDriver.argument(6))).isEqualTo(0.5f);
+            assertThat(Float.intBitsToFloat((int) FakeDriver.argument(7))).isEqualTo(1f);
+
+            // A K of 4100 has no slicing into multiples of 8: one kernel.
+            b.matmul(pool.allocate("a2", DType.F32, Category.WORKSPACE, 64, 4100), false,
+                    pool.allocate("w2", DType.F32, Category.WORKSPACE, 96, 4100), true, c, 1f, 0f);
+            assertThat(FakeDriver.lastLaunch().name()).isEqualTo("gemm_f32_nt");
+            assertThat(FakeDriver.argument(5)).isEqualTo(4100);
         }
     }
 

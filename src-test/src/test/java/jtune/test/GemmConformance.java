@@ -161,6 +161,23 @@ public abstract class GemmConformance extends ConformanceSupport {
     }
 
     /**
+     * Few tiles of C over a long K, every layout and several alpha, beta: the shapes of a weight gradient over many
+     * tokens, which a GPU backend splits along K and sums in a second pass.
+     */
+    @Test
+    void fewTilesOverALongK() {
+        int[][] shapes = {{64, 96, 4096}, {130, 140, 2048}, {17, 300, 1024}};
+        for (int i = 0; i < shapes.length; i++) {
+            for (int layout = 0; layout < 4; layout++) {
+                int[] s = shapes[i];
+                float[] ab = ALPHA_BETA[(i + layout) % ALPHA_BETA.length];
+                check(new Case(0, s[0], s[1], s[2], (layout & 1) != 0, (layout & 2) != 0, ab[0], ab[1], false,
+                        Storage.values()[layout % 2], Storage.values()[i % 2], Storage.CONTIGUOUS));
+            }
+        }
+    }
+
+    /**
      * Products of one to five rows of op(A) against a large op(B), the shapes of generating one token at a time: a
      * linear layer (A·Bᵀ, B a weight (N, K)), attention over a long cache (batched by kv head, both layouts of B),
      * every layout, B wide enough to be split over threads, and five rows, just past the few-row path of a backend

@@ -91,7 +91,7 @@ class GpuBf16GemmTest extends ConformanceSupport {
     @Test
     void everyLayoutAlignedAndNot() {
         int[][] sizes = {{1, 1, 1}, {7, 9, 13}, {16, 8, 16}, {33, 65, 31}, {128, 128, 32}, {129, 127, 33},
-                {200, 300, 72}, {64, 256, 520}, {257, 513, 200}};
+                {200, 300, 72}, {64, 256, 520}, {257, 513, 200}, {100, 130, 2048}};
         int spread = 0;
         for (int[] s : sizes) {
             for (int layout = 0; layout < 4; layout++, spread++) {
