@@ -11,9 +11,13 @@ import jtune.engine.tensor.Tensor;
  * repeat_kv). Per sequence and head: {@code S = scale · Q_h · K_gᵀ} (T, T), {@code P = causal softmax(S)},
  * {@code O_h = P · V_g}, with {@code scale = 1/sqrt(hd)}.
  *
- * <p>No data is moved to gather heads: for a sequence b and a rank r &lt; H/KVH within a group, the query heads
+ * <p>One sequence (B = 1) moves no data to gather heads: for a rank r &lt; H/KVH within a group, the query heads
  * {@code g·(H/KVH) + r} of all groups g form one strided (KVH, T, hd) view of Q whose batch is the kv heads, so each
- * product is one batched {@link Backend#matmul} over KVH heads, B·(H/KVH) calls in all. P is kept whole, (B, H, T, T),
+ * product is one batched {@link Backend#matmul} over KVH heads, H/KVH calls in all. A batch of sequences first copies
+ * Q, K and V (and the output gradient) into head-major workspace, (B, heads, T, hd), where sequence and head make one
+ * batch dimension of uniform stride, so each product is still H/KVH calls, each over B·KVH heads, instead of
+ * B·(H/KVH) small ones (a GPU runs a few large products far faster than many small ones; the copies cost two passes
+ * over Q, K, V and O); the results are copied back into the (B·T, heads·hd) layout. P is kept whole, (B, H, T, T),
  * for the backward pass.
  */
 public final class CausalAttention {
@@ -39,6 +43,22 @@ public final class CausalAttention {
         check(batch, seq, q, k, v, probs, out);
         Backend be = s.backend();
         int rep = heads / kvHeads;
+        if (batch > 1 && contiguous(q, k, v, out)) {
+            try (Tensor qh = headMajor(s, "attention.q", q, batch, seq, heads);
+                 Tensor kh = headMajor(s, "attention.k", k, batch, seq, kvHeads);
+                 Tensor vh = headMajor(s, "attention.v", v, batch, seq, kvHeads);
+                 Tensor oh = s.f32("attention.o", Category.WORKSPACE, batch, heads, seq, headDim)) {
+                for (int r = 0; r < rep; r++) {
+                    be.matmul(group(qh, r), false, flat(kh), true, group(probs, r), scale, 0f);
+                }
+                be.softmax(probs, probs, true);
+                for (int r = 0; r < rep; r++) {
+                    be.matmul(group(probs, r), false, flat(vh), false, group(oh, r), 1f, 0f);
+                }
+                be.copy(oh.transpose(1, 2), out.reshape(batch, seq, heads, headDim));
+            }
+            return;
+        }
         for (int b = 0; b < batch; b++) {
             for (int r = 0; r < rep; r++) {
                 be.matmul(queryHeads(q, b, seq, r), false, kvHeads(k, b, seq), true, scores(probs, b, seq, r), scale, 0f);
@@ -97,6 +117,32 @@ public final class CausalAttention {
         Checks.sameF32("attention backward", k, dk, dv);
         Backend be = s.backend();
         int rep = heads / kvHeads;
+        if (batch > 1 && contiguous(q, k, v, dout, dq, dk, dv)) {
+            try (Tensor dscores = s.f32("attention.dscores", Category.WORKSPACE, batch, heads, seq, seq);
+                 Tensor qh = headMajor(s, "attention.q", q, batch, seq, heads);
+                 Tensor kh = headMajor(s, "attention.k", k, batch, seq, kvHeads);
+                 Tensor vh = headMajor(s, "attention.v", v, batch, seq, kvHeads);
+                 Tensor gh = headMajor(s, "attention.dout", dout, batch, seq, heads);
+                 Tensor dqh = s.f32("attention.dq", Category.WORKSPACE, batch, heads, seq, headDim);
+                 Tensor dkh = s.f32("attention.dk", Category.WORKSPACE, batch, kvHeads, seq, headDim);
+                 Tensor dvh = s.f32("attention.dv", Category.WORKSPACE, batch, kvHeads, seq, headDim)) {
+                for (int r = 0; r < rep; r++) {
+                    Tensor p = group(probs, r), g = group(gh, r);
+                    be.matmul(g, false, flat(vh), true, group(dscores, r), 1f, 0f);
+                    be.matmul(p, true, g, false, flat(dvh), 1f, r == 0 ? 0f : 1f);
+                }
+                be.softmaxBackward(probs, dscores, dscores);
+                for (int r = 0; r < rep; r++) {
+                    Tensor ds = group(dscores, r);
+                    be.matmul(ds, false, flat(kh), false, group(dqh, r), scale, 0f);
+                    be.matmul(ds, true, group(qh, r), false, flat(dkh), scale, r == 0 ? 0f : 1f);
+                }
+                be.copy(dqh.transpose(1, 2), dq.reshape(batch, seq, heads, headDim));
+                be.copy(dkh.transpose(1, 2), dk.reshape(batch, seq, kvHeads, headDim));
+                be.copy(dvh.transpose(1, 2), dv.reshape(batch, seq, kvHeads, headDim));
+            }
+            return;
+        }
         try (Tensor dscores = s.f32("attention.dscores", Category.WORKSPACE, batch, heads, seq, seq)) {
             for (int b = 0; b < batch; b++) {
                 for (int r = 0; r < rep; r++) {
@@ -114,6 +160,37 @@ public final class CausalAttention {
                 }
             }
         }
+    }
+
+    private static boolean contiguous(Tensor... ts) {
+        for (Tensor t : ts) {
+            if (!t.isContiguous()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** A workspace copy of x (B·T, nh·hd) in head-major order, (B, nh, T, hd). */
+    private Tensor headMajor(Session s, String name, Tensor x, int batch, int seq, int nh) {
+        Tensor t = s.f32(name, Category.WORKSPACE, batch, nh, seq, headDim);
+        s.backend().copy(x.reshape(batch, seq, nh, headDim).transpose(1, 2), t);
+        return t;
+    }
+
+    /**
+     * Heads g·rep + r, g &lt; KVH, of every sequence of x (B, H, T, X) (head-major q, o or their gradients, or the
+     * probabilities), as a (B·KVH, T, X) view: sequence b, group g at batch index b·KVH + g, stride rep·T·X.
+     */
+    private Tensor group(Tensor x, int r) {
+        int rep = heads / kvHeads;
+        long t = x.dim(2);
+        return x.reshape(x.dim(0) * kvHeads, rep * t, x.dim(3)).slice(1, r * t, (r + 1) * t);
+    }
+
+    /** Head-major k or v (B, KVH, T, hd), or their gradients, as (B·KVH, T, hd). */
+    private static Tensor flat(Tensor x) {
+        return x.reshape(x.dim(0) * x.dim(1), x.dim(2), x.dim(3));
     }
 
     /** Query heads g·rep + r, g &lt; KVH, of sequence b of x (B·T, H·hd), as a (KVH, T, hd) view. */
