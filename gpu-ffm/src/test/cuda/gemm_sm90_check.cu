@@ -1,9 +1,9 @@
 // A device-side check of gemm_sm90.cu on its own, for a Hopper machine with nvcc (bench/gpu runs it when nvcc is
 // there): every layout against a plain f32 product of the same bf16 values (small multiples of 1/8, so that every
 // sum is exact and the results must be equal), at shapes with remainders and at 4096³, with row strides rounded up
-// to 8 elements as the kernels require; then the time of each layout at 4096³ and 8192³ (CUDA events, median of 10;
-// on these easy values the tensor cores run faster than on random ones, so bench/gpu's figures are the ones to quote).
-// Build: nvcc -arch=sm_90a -O3 -std=c++17 -I gpu-ffm/src/main/cuda -o /tmp/gemm_sm90_check gemm_sm90_check.cu
+// to 8 elements as the kernels require; then the time of each layout at 4096³ and 8192³ on random values of full
+// bf16 precision (CUDA events, median of 10).
+// Build: nvcc -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -o /tmp/gemm_sm90_check gemm_sm90_check.cu
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -100,6 +100,12 @@ int main() {
             printf("\n");
         }
     }
+    // Timing on random values of full bf16 precision, as real data: the easy values above let the tensor cores
+    // run cooler and faster.
+    for (size_t i = 0; i < elems; i++) h[i] = f32_to_bf16_host((float)rand() / RAND_MAX * 2.f - 1.f);
+    CHECK(cudaMemcpy(A, h.data(), elems * 2, cudaMemcpyHostToDevice));
+    std::reverse(h.begin(), h.end());
+    CHECK(cudaMemcpy(B, h.data(), elems * 2, cudaMemcpyHostToDevice));
     cudaEvent_t e0, e1;
     CHECK(cudaEventCreate(&e0));
     CHECK(cudaEventCreate(&e1));
