@@ -3,9 +3,10 @@
 // op(B) is (K, N), C is (M, N) f32. With beta == 0, C is not read. Kernel names end in the layout: _nn, _nt
 // (Bᵀ), _tn (Aᵀ), _tt.
 //
-// gemm_f32_*: f32 inputs on the CUDA cores. A 128×128 tile of C per block of 256 threads, 8×8 outputs per
-//   thread, K in steps of 8 through two shared-memory buffers (the next step's loads are in flight while the
-//   current one is multiplied). Products accumulate in f32 with fused multiply-adds, in k order per output.
+// gemm_f32_*: f32 inputs on the CUDA cores. A 128×128 tile of C per block of 256 threads (two blocks a
+//   multiprocessor), 8×8 outputs per thread, K in steps of 16 through two shared-memory buffers (the next step's
+//   loads, 16 bytes at a time where the layout allows, are in flight while the current one is multiplied).
+//   Products accumulate in f32 with fused multiply-adds, in k order per output.
 //
 // gemm_bf16_*: bf16 inputs on the tensor cores (mma.sync m16n8k16, f32 accumulation). A 128×128 tile per block
 //   of 8 warps, each warp 64×32; K in steps of 32 through a 4-stage cp.async pipeline (64 KiB of dynamic shared
@@ -20,7 +21,7 @@
 
 #define F_BM 128
 #define F_BN 128
-#define F_BK 8
+#define F_BK 16
 #define F_PAD 4
 
 template <bool TA, bool TB>
@@ -33,27 +34,67 @@ __device__ __forceinline__ void gemm_f32(const float* __restrict__ A, const floa
     B += blockIdx.z * sB;
     C += blockIdx.z * sC;
     const int tid = threadIdx.x, m0 = blockIdx.y * F_BM, n0 = blockIdx.x * F_BN;
-    float ra[4], rb[4];
-    // Each thread moves 4 elements of each tile; consecutive threads read consecutive addresses of the
-    // operand's contiguous dimension.
+    // Each thread moves two runs of 4 consecutive elements of each tile along the operand's contiguous dimension:
+    // one 16-byte load where the operand's start and row stride allow it and the run is in range, else element by
+    // element. A K-contiguous operand (A, or B transposed): tile row tid/4 + 64·i, k 4·(tid%4); an M- or
+    // N-contiguous one (A transposed, or B): k tid/32 + 8·i, tile row 4·(tid%32).
+    const bool vecA = (((unsigned long long)A & 15) == 0) && (lda & 3) == 0;
+    const bool vecB = (((unsigned long long)B & 15) == 0) && (ldb & 3) == 0;
+    auto fetch = [&](const float* G, i64 ld, bool kContig, bool vec, int limit, int r0, int k0, int i) {
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (kContig) {
+            int gr = r0 + (tid >> 2) + 64 * i, gk = k0 + (tid & 3) * 4;
+            if (gr < limit) {
+                const float* p = G + (i64)gr * ld + gk;
+                if (vec && gk + 3 < K) {
+                    v = *(const float4*)p;
+                } else {
+                    if (gk < K) v.x = p[0];
+                    if (gk + 1 < K) v.y = p[1];
+                    if (gk + 2 < K) v.z = p[2];
+                    if (gk + 3 < K) v.w = p[3];
+                }
+            }
+        } else {
+            int gk = k0 + (tid >> 5) + 8 * i, gr = r0 + (tid & 31) * 4;
+            if (gk < K) {
+                const float* p = G + (i64)gk * ld + gr;
+                if (vec && gr + 3 < limit) {
+                    v = *(const float4*)p;
+                } else {
+                    if (gr < limit) v.x = p[0];
+                    if (gr + 1 < limit) v.y = p[1];
+                    if (gr + 2 < limit) v.z = p[2];
+                    if (gr + 3 < limit) v.w = p[3];
+                }
+            }
+        }
+        return v;
+    };
+    auto put = [&](float (*S)[F_BM + F_PAD], bool kContig, int i, float4 v) {
+        if (kContig) {
+            int row = (tid >> 2) + 64 * i, k = (tid & 3) * 4;
+            S[k][row] = v.x;
+            S[k + 1][row] = v.y;
+            S[k + 2][row] = v.z;
+            S[k + 3][row] = v.w;
+        } else {
+            *(float4*)&S[(tid >> 5) + 8 * i][(tid & 31) * 4] = v;
+        }
+    };
+    float4 ra[2], rb[2];
     auto load = [&](int k0) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int row = TA ? (tid & 127) : (tid >> 3) + 32 * i, k = TA ? (tid >> 7) + 2 * i : (tid & 7);
-            int gm = m0 + row, gk = k0 + k;
-            ra[i] = gm < M && gk < K ? (TA ? A[(i64)gk * lda + gm] : A[(i64)gm * lda + gk]) : 0.f;
-            int col = TB ? (tid >> 3) + 32 * i : (tid & 127), kb = TB ? (tid & 7) : (tid >> 7) + 2 * i;
-            int gn = n0 + col, gkb = k0 + kb;
-            rb[i] = gn < N && gkb < K ? (TB ? B[(i64)gn * ldb + gkb] : B[(i64)gkb * ldb + gn]) : 0.f;
+        for (int i = 0; i < 2; i++) {
+            ra[i] = fetch(A, lda, !TA, vecA, M, m0, k0, i);
+            rb[i] = fetch(B, ldb, TB, vecB, N, n0, k0, i);
         }
     };
     auto store = [&](int buf) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int row = TA ? (tid & 127) : (tid >> 3) + 32 * i, k = TA ? (tid >> 7) + 2 * i : (tid & 7);
-            As[buf][k][row] = ra[i];
-            int col = TB ? (tid >> 3) + 32 * i : (tid & 127), kb = TB ? (tid & 7) : (tid >> 7) + 2 * i;
-            Bs[buf][kb][col] = rb[i];
+        for (int i = 0; i < 2; i++) {
+            put(As[buf], !TA, i, ra[i]);
+            put(Bs[buf], TB, i, rb[i]);
         }
     };
     const int tx = tid & 15, ty = tid >> 4;
@@ -98,17 +139,19 @@ __device__ __forceinline__ void gemm_f32(const float* __restrict__ A, const floa
     }
 }
 
-#define GEMM_F32(suffix, TA, TB)                                                                                   \
-    extern "C" __global__ void __launch_bounds__(256) gemm_f32_##suffix(                                            \
+// The second argument of __launch_bounds__ asks ptxas for two blocks a multiprocessor (128 registers a thread);
+// nn and tt fit without it, and with it ptxas spills there.
+#define GEMM_F32(suffix, TA, TB, BOUNDS)                                                                           \
+    extern "C" __global__ void __launch_bounds__ BOUNDS gemm_f32_##suffix(                                          \
         const float* A, const float* B, float* C, int M, int N, int K, i64 lda, i64 ldb, i64 ldc, i64 sA, i64 sB,  \
         i64 sC, float alpha, float beta) {                                                                         \
         gemm_f32<TA, TB>(A, B, C, M, N, K, lda, ldb, ldc, sA, sB, sC, alpha, beta);                                \
     }
 
-GEMM_F32(nn, false, false)
-GEMM_F32(nt, false, true)
-GEMM_F32(tn, true, false)
-GEMM_F32(tt, true, true)
+GEMM_F32(nn, false, false, (256))
+GEMM_F32(nt, false, true, (256, 2))
+GEMM_F32(tn, true, false, (256, 2))
+GEMM_F32(tt, true, true, (256))
 
 // ---- bf16 on tensor cores -------------------------------------------------------------------------------------
 
