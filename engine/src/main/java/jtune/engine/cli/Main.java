@@ -91,7 +91,7 @@ public final class Main {
                                                which backend runs the kernels (default auto: the best usable)
               --threads N                      threads for the kernels (default 0: all cores)
               --device auto|cpu|cuda           where tensors live (default auto: the GPU if one is usable; info,
-                                               bench gemm and bench train run on it, the other commands on the CPU)
+                                               train, bench gemm and bench train run on it, the others on the CPU)
               --debug                          print stack traces of errors
             """;
 
@@ -213,7 +213,7 @@ public final class Main {
         }
         if (!onDevice && device.equals("cuda")) {
             throw new IllegalArgumentException("--device cuda: this command does not run on the GPU yet (info, "
-                    + "bench gemm and bench train do); use --device cpu");
+                    + "train, bench gemm and bench train do); use --device cpu");
         }
         BackendOptions options = new BackendOptions(args.string("--backend", "auto"), args.integer("--threads", 0, 0),
                 onDevice ? device : "cpu");
@@ -343,7 +343,7 @@ public final class Main {
     }
 
     private static int train(Args args, PrintStream out, PrintStream err) throws IOException {
-        try (Backend b = backend(args, err).backend()) {
+        try (Backend b = backend(args, err, true).backend()) {
             return TrainCommand.run(args, b, out, err);
         }
     }

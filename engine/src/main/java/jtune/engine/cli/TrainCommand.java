@@ -127,7 +127,11 @@ final class TrainCommand {
             throw new Args.UsageException("--data " + dataFile + " is not the file this run was trained on (its CRC-32 is "
                     + dataCrc + ", the checkpoint's " + Json.write(saved.get("data_crc32")) + ")");
         }
-        if (resume && saved.containsKey("threads") && !saved.get("threads").equals(Integer.toString(backend.threads()))) {
+        if (resume && saved.containsKey("backend") && !saved.get("backend").equals(backend.name())) {
+            err.println("jtune: note: the checkpoint was written by the " + saved.get("backend") + " backend and this run "
+                    + "uses " + backend.name() + "; the losses may differ from an uninterrupted run in the last bits");
+        } else if (resume && saved.containsKey("threads")
+                && !saved.get("threads").equals(Integer.toString(backend.threads()))) {
             err.println("jtune: note: the checkpoint was written with " + saved.get("threads") + " threads and this run "
                     + "uses " + backend.threads() + "; the losses may differ from an uninterrupted run in the last bits");
         }
@@ -147,7 +151,7 @@ final class TrainCommand {
         meta.put("threads", Integer.toString(backend.threads()));
 
         MemoryLedger ledger = new MemoryLedger();
-        try (MemoryPool pool = new MemoryPool(ledger)) {
+        try (MemoryPool pool = new MemoryPool(ledger, backend.memory())) {
             Session s = new Session(backend, pool);
             try (LlamaModel model = LlamaModel.create(s, config, o.seed, WeightTransform.IDENTITY, o.checkpointing);
                  Optimizer optimizer = o.optimizer(s, model);

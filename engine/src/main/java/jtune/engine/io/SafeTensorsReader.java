@@ -26,6 +26,7 @@ import jtune.engine.io.SafeTensors.FormatException;
 import jtune.engine.tensor.Category;
 import jtune.engine.tensor.DType;
 import jtune.engine.tensor.MemoryPool;
+import jtune.engine.tensor.Device;
 import jtune.engine.tensor.Tensor;
 
 /**
@@ -304,6 +305,22 @@ public final class SafeTensorsReader implements AutoCloseable {
         }
         synchronized (this) {
             MemorySegment src = bytes(e);
+            if (dst.device().kind() != Device.Kind.CPU) {
+                // A device tensor: converted (if need be) into host memory, then one copy to the device.
+                long bytes = to.bytesFor(dst.size());
+                try (Arena staging = Arena.ofConfined()) {
+                    MemorySegment host = staging.allocate(Math.max(1, bytes), 8).asSlice(0, bytes);
+                    if (!convert) {
+                        MemorySegment.copy(src, 0, host, 0, bytes);
+                    } else {
+                        for (long i = 0, n = e.shape().size(); i < n; i++) {
+                            Tensor.store(host, to, i, load(src, from, i));
+                        }
+                    }
+                    dst.copyBytesFrom(host);
+                }
+                return;
+            }
             MemorySegment out = dst.segment();
             if (!convert) {
                 MemorySegment.copy(src, 0, out, dst.byteOffset(), e.byteSize());

@@ -1,6 +1,7 @@
 package jtune.engine.io;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -19,6 +20,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
+import jtune.engine.tensor.Device;
 import jtune.engine.tensor.Tensor;
 
 /**
@@ -178,9 +180,19 @@ public final class SafeTensorsWriter {
             for (SafeTensors.Entry e : inFileOrder) {
                 Tensor t = tensors.get(e.name());
                 long bytes = e.byteSize();
-                MemorySegment src = t.segment().asSlice(t.byteOffset(), bytes);
-                for (long at = 0; at < bytes; at += CHUNK) {
-                    writeAll(ch, src.asSlice(at, Math.min(CHUNK, bytes - at)).asByteBuffer());
+                // A tensor on a device comes to the host one at a time, so a checkpoint never holds a second copy of
+                // the whole model in host memory.
+                try (Arena staging = Arena.ofConfined()) {
+                    MemorySegment src;
+                    if (t.device().kind() == Device.Kind.CPU) {
+                        src = t.segment().asSlice(t.byteOffset(), bytes);
+                    } else {
+                        src = staging.allocate(Math.max(1, bytes), 8).asSlice(0, bytes);
+                        t.copyBytesTo(src);
+                    }
+                    for (long at = 0; at < bytes; at += CHUNK) {
+                        writeAll(ch, src.asSlice(at, Math.min(CHUNK, bytes - at)).asByteBuffer());
+                    }
                 }
             }
         });

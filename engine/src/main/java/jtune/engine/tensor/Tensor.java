@@ -352,6 +352,41 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Copies this contiguous tensor's bytes, as stored, into {@code dst}, host memory of exactly that size; a tensor on a
+     * device in one counted transfer (then {@code dst} must be native memory, as a driver copies into it).
+     */
+    public void copyBytesTo(MemorySegment dst) {
+        long bytes = dtype.bytesFor(size());
+        if (!isContiguous() || dst.byteSize() != bytes) {
+            throw new IllegalArgumentException("cannot copy " + this + " as bytes into " + dst.byteSize() + " bytes: "
+                    + "it must be contiguous and the destination " + bytes + " bytes");
+        }
+        if (device.kind() != Device.Kind.CPU) {
+            storage.pool.deviceMemory().toHost(deviceAddress("read"), dst);
+        } else {
+            MemorySegment.copy(segment(), byteOffset(), dst, 0, bytes);
+        }
+    }
+
+    /**
+     * Fills this contiguous tensor with the bytes of {@code src}, host memory of exactly its byte size, as stored; a
+     * tensor on a device in one counted transfer (then {@code src} must be native memory).
+     */
+    public Tensor copyBytesFrom(MemorySegment src) {
+        long bytes = dtype.bytesFor(size());
+        if (!isContiguous() || src.byteSize() != bytes) {
+            throw new IllegalArgumentException("cannot fill " + this + " from " + src.byteSize() + " bytes: it must be "
+                    + "contiguous and the source " + bytes + " bytes");
+        }
+        if (device.kind() != Device.Kind.CPU) {
+            storage.pool.deviceMemory().toDevice(src, deviceAddress("write"));
+        } else {
+            MemorySegment.copy(src, 0, segment(), byteOffset(), bytes);
+        }
+        return this;
+    }
+
     /** Device address of the first element of a contiguous device tensor. */
     private long deviceAddress(String what) {
         if (!isContiguous()) {

@@ -1,8 +1,10 @@
 package jtune.engine.train;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import jtune.engine.tensor.DType;
+import jtune.engine.tensor.Device;
 import jtune.engine.tensor.Tensor;
 
 /**
@@ -100,12 +102,20 @@ public final class BatchStream {
         }
     }
 
-    /** Copies {@code values} into a contiguous int32 tensor of the same size. */
+    /** Copies {@code values} into a contiguous int32 tensor of the same size, on the host or on a device. */
     public static void write(int[] values, Tensor t) {
         if (t.dtype() != DType.I32 || !t.isContiguous() || t.size() != values.length) {
             throw new IllegalArgumentException("expected a contiguous int32 tensor of " + values.length
                     + " elements, got " + t);
         }
-        MemorySegment.copy(values, 0, t.segment(), ValueLayout.JAVA_INT, t.byteOffset(), values.length);
+        if (t.device().kind() == Device.Kind.CPU) {
+            MemorySegment.copy(values, 0, t.segment(), ValueLayout.JAVA_INT, t.byteOffset(), values.length);
+            return;
+        }
+        try (Arena staging = Arena.ofConfined()) {
+            MemorySegment host = staging.allocate(ValueLayout.JAVA_INT, values.length);
+            MemorySegment.copy(values, 0, host, ValueLayout.JAVA_INT, 0, values.length);
+            t.copyBytesFrom(host);
+        }
     }
 }

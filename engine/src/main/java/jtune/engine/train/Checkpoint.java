@@ -1,6 +1,8 @@
 package jtune.engine.train;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -16,6 +18,7 @@ import jtune.engine.model.CausalLM;
 import jtune.engine.model.LlamaConfig;
 import jtune.engine.nn.Parameter;
 import jtune.engine.optim.Optimizer;
+import jtune.engine.tensor.Device;
 import jtune.engine.tensor.Tensor;
 
 /**
@@ -170,9 +173,18 @@ public final class Checkpoint {
         }
     }
 
-    /** Adds {@code t}'s bytes, as the checkpoint stores them, to {@code crc}. */
+    /** Adds {@code t}'s bytes, as the checkpoint stores them, to {@code crc} (a device tensor's through a host copy). */
     private static void update(CRC32C crc, Tensor t) {
-        crc.update(t.segment().asSlice(t.byteOffset(), t.dtype().bytesFor(t.size())).asByteBuffer());
+        long bytes = t.dtype().bytesFor(t.size());
+        if (t.device().kind() == Device.Kind.CPU) {
+            crc.update(t.segment().asSlice(t.byteOffset(), bytes).asByteBuffer());
+            return;
+        }
+        try (Arena staging = Arena.ofConfined()) {
+            MemorySegment host = staging.allocate(Math.max(1, bytes), 8).asSlice(0, bytes);
+            t.copyBytesTo(host);
+            crc.update(host.asByteBuffer());
+        }
     }
 
     private static long number(Map<String, String> meta, String key, Path file) throws SafeTensors.FormatException {

@@ -4,15 +4,19 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import jtune.engine.io.Json;
+import jtune.engine.model.LoopbackBackend;
 import jtune.engine.train.Checkpoint;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -63,6 +67,30 @@ class TrainCommandTest {
             }
         }
         return out;
+    }
+
+    /** {@code jtune train} with the given arguments on the loopback stand-in device: every tensor in "device" memory. */
+    private static int onDevice(List<String> argv) throws IOException {
+        Set<String> valued = new HashSet<>(Args.GLOBAL_VALUED), flags = new HashSet<>(Args.GLOBAL_FLAGS);
+        valued.addAll(TrainCommand.VALUED);
+        flags.addAll(TrainCommand.FLAGS);
+        PrintStream none = new PrintStream(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8);
+        try (LoopbackBackend b = new LoopbackBackend()) {
+            return TrainCommand.run(new Args(argv, valued, flags), b, none, none);
+        }
+    }
+
+    @Test
+    void trainsAndResumesWithItsTensorsOnADevice() throws IOException {
+        // The stand-in computes with the scalar oracle on device-resident tensors, so its run, stopped at step 2 and
+        // resumed from its checkpoint to step 4, logs what the scalar backend's uninterrupted run logs, bit for bit.
+        Path host = dir.resolve("host"), device = dir.resolve("device");
+        Run r = run(common(host, 4).toArray(String[]::new));
+        assertThat(r.status()).as(r.err()).isZero();
+        assertThat(onDevice(common(device, 2))).isZero();
+        assertThat(onDevice(List.of("train", "--data", data.toString(), "--steps", "4", "--out", device.toString(),
+                "--resume"))).isZero();
+        assertThat(steps(device)).hasSize(4).isEqualTo(steps(host));
     }
 
     @Test

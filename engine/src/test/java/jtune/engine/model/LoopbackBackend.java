@@ -20,7 +20,7 @@ import jtune.engine.tensor.Tensor;
  * backend operations and whole-tensor copies, as it must on a GPU; any other host access fails, because device
  * tensors' segments are zero-length. Every copy between host and "device" is counted.
  */
-final class LoopbackBackend implements Backend {
+public final class LoopbackBackend implements Backend {
     private final ScalarBackend scalar = new ScalarBackend();
     private final Memory memory = new Memory();
 
