@@ -172,7 +172,7 @@ public abstract class GemmConformance extends ConformanceSupport {
                 int[] s = shapes[i];
                 float[] ab = ALPHA_BETA[(i + layout) % ALPHA_BETA.length];
                 check(new Case(0, s[0], s[1], s[2], (layout & 1) != 0, (layout & 2) != 0, ab[0], ab[1], false,
-                        Storage.values()[layout % 2], Storage.values()[i % 2], Storage.CONTIGUOUS));
+                        Storage.values()[layout % 2], Storage.values()[i % 2], Storage.values()[(i + layout) % 2]));
             }
         }
     }
