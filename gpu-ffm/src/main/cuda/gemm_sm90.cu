@@ -25,12 +25,10 @@
 #define W_A_BYTES (W_BM * W_BK * 2)
 #define W_B_BYTES (W_BN * W_BK * 2)
 #define W_STAGE_BYTES (W_A_BYTES + W_B_BYTES)
-#ifndef W_MN_LBO
+// The M/N-major descriptor's byte offsets (swapped, the H200 check gave wrong products for every layout that
+// has an M/N-major operand, at every shape).
 #define W_MN_LBO 8192
-#endif
-#ifndef W_MN_SBO
 #define W_MN_SBO 1024
-#endif
 
 __device__ __forceinline__ void w_cp_async16(unsigned dst, const void* src, int bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
