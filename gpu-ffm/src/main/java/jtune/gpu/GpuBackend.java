@@ -110,7 +110,8 @@ public final class GpuBackend implements Backend {
         return new MemoryPool(ledger, memory);
     }
 
-    /** The ledger of this backend's own scratch memory (reduction partials, error flags). */
+    /** The ledger of this backend's own scratch memory (reduction and split-K partials, error flags). */
+    @Override
     public MemoryLedger workspaceLedger() {
         return workspaceLedger;
     }

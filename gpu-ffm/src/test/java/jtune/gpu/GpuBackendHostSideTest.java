@@ -156,6 +156,8 @@ class GpuBackendHostSideTest {
                     FakeDriver.argument(5)}).containsExactly(64, 96, 96, 8);
             assertThat(Float.intBitsToFloat((int) FakeDriver.argument(6))).isEqualTo(0.5f);
             assertThat(Float.intBitsToFloat((int) FakeDriver.argument(7))).isEqualTo(1f);
+            // The 8 partial products (64 x 96 f32 each) are the backend's own scratch, counted in its ledger.
+            assertThat(b.workspaceLedger().current(Category.WORKSPACE)).isGreaterThanOrEqualTo(256 + 8L * 64 * 96 * 4);
 
             // A K of 4100 has no slicing into multiples of 8: one kernel.
             b.matmul(pool.allocate("a2", DType.F32, Category.WORKSPACE, 64, 4100), false,

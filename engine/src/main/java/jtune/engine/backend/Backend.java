@@ -2,6 +2,7 @@ package jtune.engine.backend;
 
 import jtune.engine.tensor.Device;
 import jtune.engine.tensor.DeviceMemory;
+import jtune.engine.tensor.MemoryLedger;
 import jtune.engine.tensor.QuantizedMatrix;
 import jtune.engine.tensor.Tensor;
 
@@ -188,6 +189,15 @@ public interface Backend extends AutoCloseable {
      * tensors it takes; null for a backend that computes on host tensors.
      */
     default DeviceMemory memory() {
+        return null;
+    }
+
+    /**
+     * The ledger of memory this backend holds for itself, outside any pool (a GPU backend's reduction partials and the
+     * partial products of a GEMM split along K), or null for a backend that holds none: a run shows it beside its
+     * pool's ledger, so that every byte is counted.
+     */
+    default MemoryLedger workspaceLedger() {
         return null;
     }
 

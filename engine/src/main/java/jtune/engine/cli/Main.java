@@ -317,6 +317,7 @@ public final class Main {
             out.println(args.flag("--json") ? r.json() : r.text());
             if (!args.flag("--json")) {
                 out.print(r.ledger().table());
+                out.print(TrainBench.scratchLine(b));
             }
         }
         return 0;

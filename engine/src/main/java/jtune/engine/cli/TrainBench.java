@@ -34,7 +34,7 @@ final class TrainBench {
     /** {@code backendName} as "cpu-simd", {@code backend} as the backend describes itself (width, threads). */
     record Result(String backendName, String backend, int threads, String preset, int seq, int batch, int warmup,
                   int steps, long parameters, boolean checkpointing, double[] tokensPerS, float[] losses,
-                  MemoryLedger ledger) {
+                  MemoryLedger ledger, MemoryLedger backendScratch) {
         double median() {
             return TrainBench.median(tokensPerS);
         }
@@ -59,9 +59,10 @@ final class TrainBench {
             return String.format(Locale.ROOT, "{\"engine\":\"jtune %s %s\",\"backend\":\"%s\",\"preset\":\"%s\","
                             + "\"seq\":%d,\"batch\":%d,\"threads\":%d,\"warmup\":%d,\"steps\":%d,\"checkpointing\":%b,"
                             + "\"parameters\":%d,\"tokens_per_s\":%.2f,\"tokens_per_s_each\":%s,\"losses\":%s,"
-                            + "\"ledger\":%s,\"ledger_peak_bytes\":%d}", Main.VERSION, backendName, backend, preset, seq,
-                    batch, threads, warmup, steps, checkpointing, parameters, median(), rates, loss, peaks,
-                    ledger.peakTotal());
+                            + "\"ledger\":%s,\"ledger_peak_bytes\":%d%s}", Main.VERSION, backendName, backend, preset,
+                    seq, batch, threads, warmup, steps, checkpointing, parameters, median(), rates, loss, peaks,
+                    ledger.peakTotal(), backendScratch == null ? ""
+                            : ",\"backend_scratch_peak_bytes\":" + backendScratch.peakTotal());
         }
     }
 
@@ -119,9 +120,20 @@ final class TrainBench {
                 }
                 long parameters = model.parameters().stream().mapToLong(p -> p.value().size()).sum();
                 return new Result(backend.name(), backend.describe(), backend.threads(), presetName, seq, batch,
-                        warmup, steps, parameters, checkpointing, rates, losses, ledger);
+                        warmup, steps, parameters, checkpointing, rates, losses, ledger, backend.workspaceLedger());
             }
         }
+    }
+
+    /**
+     * The line that follows a run's ledger table for a backend that holds memory of its own outside the pool (a GPU
+     * backend's partial sums), or "" for one that holds none.
+     */
+    static String scratchLine(Backend backend) {
+        MemoryLedger own = backend.workspaceLedger();
+        return own == null ? "" : String.format(Locale.ROOT, "%-22s %12s %12s   (the %s backend's own partial sums, "
+                + "outside the pool above)%n", "backend scratch", MemoryLedger.human(own.currentTotal()),
+                MemoryLedger.human(own.peakTotal()), backend.name());
     }
 
     private static double median(double[] values) {

@@ -183,6 +183,7 @@ final class TrainCommand {
                 }
                 summary.println("run folder " + dir + ": metrics.jsonl, " + Checkpoint.FILE);
                 summary.print(ledger.table());
+                summary.print(TrainBench.scratchLine(backend));
             }
         }
         return 0;
