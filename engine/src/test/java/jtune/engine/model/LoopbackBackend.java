@@ -72,14 +72,24 @@ public final class LoopbackBackend implements Backend {
 
         @Override
         public void toDevice(MemorySegment src, long address) {
+            native_(src);
             at(address, src.byteSize()).copyFrom(src);
             copies++;
         }
 
         @Override
         public void toHost(long address, MemorySegment dst) {
+            native_(dst);
             dst.copyFrom(at(address, dst.byteSize()));
             copies++;
+        }
+
+        /** A driver copies between device memory and native host memory only (the CUDA binding passes an address). */
+        private static void native_(MemorySegment host) {
+            if (!host.isNative()) {
+                throw new AssertionError("a copy between the device and a heap segment, which a GPU driver cannot take: "
+                        + host);
+            }
         }
     }
 
