@@ -306,16 +306,17 @@ public final class SafeTensorsReader implements AutoCloseable {
         synchronized (this) {
             MemorySegment src = bytes(e);
             if (dst.device().kind() != Device.Kind.CPU) {
-                // A device tensor: converted (if need be) into host memory, then one copy to the device.
+                // A device tensor: one copy from the mapped file (native memory, as a driver needs), or from host
+                // memory holding the converted values.
+                if (!convert) {
+                    dst.copyBytesFrom(src);
+                    return;
+                }
                 long bytes = to.bytesFor(dst.size());
                 try (Arena staging = Arena.ofConfined()) {
                     MemorySegment host = staging.allocate(Math.max(1, bytes), 8).asSlice(0, bytes);
-                    if (!convert) {
-                        MemorySegment.copy(src, 0, host, 0, bytes);
-                    } else {
-                        for (long i = 0, n = e.shape().size(); i < n; i++) {
-                            Tensor.store(host, to, i, load(src, from, i));
-                        }
+                    for (long i = 0, n = e.shape().size(); i < n; i++) {
+                        Tensor.store(host, to, i, load(src, from, i));
                     }
                     dst.copyBytesFrom(host);
                 }
