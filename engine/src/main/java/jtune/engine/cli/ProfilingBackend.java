@@ -5,6 +5,7 @@ import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -65,9 +66,18 @@ final class ProfilingBackend implements InvocationHandler {
 
     /** The recorded methods, by total time, largest first. */
     synchronized List<Stat> stats() {
-        List<Stat> list = new ArrayList<>(stats.values());
+        return byTotal(stats.values());
+    }
+
+    private static List<Stat> byTotal(Collection<Stat> stats) {
+        List<Stat> list = new ArrayList<>(stats);
         list.sort(Comparator.comparingLong(Stat::totalNanos).reversed().thenComparing(Stat::method));
         return list;
+    }
+
+    /** Counts one call of {@code key} in {@code map}. */
+    private static void add(Map<String, Stat> map, String key, long hostNanos, long totalNanos) {
+        map.compute(key, (name, s) -> (s == null ? new Stat(name, 0, 0, 0) : s).add(hostNanos, totalNanos));
     }
 
     @Override
@@ -100,11 +110,10 @@ final class ProfilingBackend implements InvocationHandler {
         real.synchronize();
         long t2 = System.nanoTime();
         synchronized (this) {
-            stats.compute(method.getName(), (name, s) -> (s == null ? new Stat(name, 0, 0, 0) : s).add(t1 - t0, t2 - t0));
+            add(stats, method.getName(), t1 - t0, t2 - t0);
             if (method.getName().equals("matmul") && args.length == 7 && args[0] instanceof Tensor a
                     && args[1] instanceof Boolean ta && args[3] instanceof Boolean tb && args[4] instanceof Tensor c) {
-                products.compute(product(a, ta, tb, c),
-                        (name, s) -> (s == null ? new Stat(name, 0, 0, 0) : s).add(t1 - t0, t2 - t0));
+                add(products, product(a, ta, tb, c), t1 - t0, t2 - t0);
             }
         }
         return result;
@@ -149,12 +158,7 @@ final class ProfilingBackend implements InvocationHandler {
                 + "by synchronize; tokens/s under --profile are slowed by it%n", steps, steps == 1 ? "" : "s"));
         b.append(String.format(Locale.ROOT, "%-22s %10s %13s %14s %7s%n", "method", "calls/step", "host ms/step",
                 "total ms/step", "share"));
-        for (Stat s : list) {
-            double total = s.totalNanos() / 1e6 / steps;
-            b.append(String.format(Locale.ROOT, "%-22s %10.1f %13.3f %14.3f %6.1f%%%n", s.method(),
-                    (double) s.calls() / steps, s.hostNanos() / 1e6 / steps, total,
-                    sumTotal > 0 ? 100 * total / sumTotal : 0));
-        }
+        rows(b, list, "%-22s", steps, sumTotal);
         b.append(String.format(Locale.ROOT, "%-22s %10s %13.3f %14.3f %6.1f%%%n", "total", "", sumHost, sumTotal,
                 sumTotal > 0 ? 100.0 : 0));
         b.append(String.format(Locale.ROOT, "median step %.3f ms: %.3f ms (%.1f%%) outside backend calls%n",
@@ -162,19 +166,23 @@ final class ProfilingBackend implements InvocationHandler {
                 medianStepMs > 0 ? 100 * (medianStepMs - sumTotal) / medianStepMs : 0));
         List<Stat> shapes;
         synchronized (this) {
-            shapes = new ArrayList<>(products.values());
+            shapes = byTotal(products.values());
         }
-        shapes.sort(Comparator.comparingLong(Stat::totalNanos).reversed().thenComparing(Stat::method));
         if (!shapes.isEmpty()) {
             b.append(String.format(Locale.ROOT, "%-36s %10s %13s %14s %7s%n", "products: layout, M x N x K",
                     "calls/step", "host ms/step", "total ms/step", "share"));
-            for (Stat s : shapes) {
-                double total = s.totalNanos() / 1e6 / steps;
-                b.append(String.format(Locale.ROOT, "  %-34s %10.1f %13.3f %14.3f %6.1f%%%n", s.method(),
-                        (double) s.calls() / steps, s.hostNanos() / 1e6 / steps, total,
-                        sumTotal > 0 ? 100 * total / sumTotal : 0));
-            }
+            rows(b, shapes, "  %-34s", steps, sumTotal);
         }
         return b.toString();
+    }
+
+    /** One row a stat, its name in {@code nameFormat}: calls, host and total ms per step, share of {@code sumTotal}. */
+    private static void rows(StringBuilder b, List<Stat> list, String nameFormat, int steps, double sumTotal) {
+        for (Stat s : list) {
+            double total = s.totalNanos() / 1e6 / steps;
+            b.append(String.format(Locale.ROOT, nameFormat + " %10.1f %13.3f %14.3f %6.1f%%%n", s.method(),
+                    (double) s.calls() / steps, s.hostNanos() / 1e6 / steps, total,
+                    sumTotal > 0 ? 100 * total / sumTotal : 0));
+        }
     }
 }
