@@ -11,25 +11,18 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import jtune.engine.backend.ScalarBackend;
 import jtune.engine.io.Json;
 import jtune.engine.io.LoadedModel;
 import jtune.engine.io.ModelLoader;
-import jtune.engine.nn.Session;
 import jtune.engine.nn.WeightTransform;
-import jtune.engine.tensor.MemoryLedger;
-import jtune.engine.tensor.MemoryPool;
 import jtune.methods.FolderFuzz;
+import jtune.methods.FolderFuzzCase;
 import jtune.methods.FolderFuzz.ConfigCase;
 import jtune.methods.FolderFuzz.Mutation;
 import jtune.methods.peft.LoraAdapters;
 import jtune.methods.peft.LoraConfig;
 import jtune.methods.peft.LoraWeight;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Seeded mutations of a valid LoRA adapter folder of stories260K (r 2 on q_proj, v_proj and up_proj, as
@@ -40,8 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link IOException} or {@link IllegalArgumentException} without a line break) with nothing left in the ledger; any
  * other exception fails the test with the case. The shared parts come from {@link FolderFuzz}.
  */
-class AdapterFolderFuzzTest {
-    private static final Path STORIES = Run.STORIES;
+class AdapterFolderFuzzTest extends FolderFuzzCase {
     private static final List<Object> VALUES = Arrays.asList(0L, 1L, 2L, 3L, 4L, 8L, 64L, 4096L, -1L, 2147483647L,
         2147483648L, Long.MAX_VALUE, Long.MIN_VALUE, 0.5, 1.5, 2.0, 0.999, 1e300, -0.0, 1e-300, true, false, null, "",
         "2", "LORA", "lora", "CAUSAL_LM", "none", "all", "q_proj", List.of(), List.of("q_proj"),
@@ -52,24 +44,6 @@ class AdapterFolderFuzzTest {
         "target_modules", "use_rslora", "bias", "fan_in_fan_out", "use_dora", "modules_to_save", "rank_pattern",
         "alpha_pattern", "base_model_name_or_path", "inference_mode", "layers_to_transform", "layers_pattern",
         "init_lora_weights", "revision"};
-
-    @TempDir
-    Path tmp;
-    private final MemoryLedger ledger = new MemoryLedger();
-    private final MemoryPool pool = new MemoryPool(ledger);
-    private final Session s = new Session(new ScalarBackend(), pool);
-    private int loaded;
-    private int refused;
-
-    @BeforeEach
-    void needsStories() {
-        Assumptions.assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin is not in ../../shared/data; skipped");
-    }
-
-    @AfterEach
-    void close() {
-        pool.close();
-    }
 
     @Test
     void everyMutationLoadsAndComputesOrFailsWithOneSentence() throws IOException {
@@ -155,12 +129,8 @@ class AdapterFolderFuzzTest {
      * finite logits or fail with one sentence naming the folder, and leave nothing counted in the ledger either way.
      */
     private void check(String what, Path dir) {
-        if (FolderFuzz.check(what, dir, ledger,
-                () -> FolderFuzz.loadWith(what, s, STORIES, new AdapterOption(), dir, "the LoRA adapter "))) {
-            loaded++;
-        } else {
-            refused++;
-        }
+        count(FolderFuzz.check(what, dir, ledger,
+                () -> FolderFuzz.loadWith(what, s, STORIES, new AdapterOption(), dir, "the LoRA adapter ")));
     }
 
     /** The valid adapter: r 2, alpha 4 on q_proj, v_proj and up_proj of stories260K, B drawn so that it matters. */

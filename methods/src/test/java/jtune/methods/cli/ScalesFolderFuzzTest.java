@@ -11,25 +11,18 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import jtune.engine.backend.ScalarBackend;
 import jtune.engine.io.Json;
 import jtune.engine.io.LoadedModel;
 import jtune.engine.io.ModelLoader;
-import jtune.engine.nn.Session;
 import jtune.engine.tensor.DType;
-import jtune.engine.tensor.MemoryLedger;
-import jtune.engine.tensor.MemoryPool;
 import jtune.engine.tensor.QuantFormat;
 import jtune.methods.FolderFuzz;
+import jtune.methods.FolderFuzzCase;
 import jtune.methods.FolderFuzz.ConfigCase;
 import jtune.methods.FolderFuzz.Mutation;
 import jtune.methods.peft.PeqaScales;
 import jtune.methods.peft.PeqaWeight;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Seeded mutations of a valid PEQA scale set of stories260K (int4 g32 asymmetric, every decoder-block layer but
@@ -40,8 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link IOException} or {@link IllegalArgumentException} without a line break, naming the folder) with nothing left
  * in the ledger; any other exception fails the test with the case. The shared parts come from {@link FolderFuzz}.
  */
-class ScalesFolderFuzzTest {
-    private static final Path STORIES = Run.STORIES;
+class ScalesFolderFuzzTest extends FolderFuzzCase {
     private static final QuantFormat INT4_G32 = QuantFormat.integer(4, 32, false, DType.F32);
     private static final Object[] VALUES = {0L, 1L, 2L, 3L, 4L, 5L, 8L, 9L, 16L, 32L, 64L, 128L, 4096L, -1L, -32L,
         2147483647L, 2147483648L, 4294967300L, Long.MAX_VALUE, Long.MIN_VALUE, 4.0, 4.5, 32.0, 1e300, -0.0, true, false,
@@ -49,24 +41,6 @@ class ScalesFolderFuzzTest {
         Arrays.asList((Object) null), List.of("model.layers.0.self_attn.q_proj"), Map.of(), Map.of("bits", 4L)};
     private static final String[] FIELDS = {"format", "base_model", "quantizer", "bits", "group_size", "symmetric",
         "codes_crc32", "layers"};
-
-    @TempDir
-    Path tmp;
-    private final MemoryLedger ledger = new MemoryLedger();
-    private final MemoryPool pool = new MemoryPool(ledger);
-    private final Session s = new Session(new ScalarBackend(), pool);
-    private int loaded;
-    private int refused;
-
-    @BeforeEach
-    void needsStories() {
-        Assumptions.assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin is not in ../../shared/data; skipped");
-    }
-
-    @AfterEach
-    void close() {
-        pool.close();
-    }
 
     @Test
     void everyMutationLoadsAndComputesOrFailsWithOneSentence() throws IOException {
@@ -164,12 +138,8 @@ class ScalesFolderFuzzTest {
      * finite logits or fail with one sentence naming the folder, and leave nothing counted in the ledger either way.
      */
     private void check(String what, Path dir) {
-        if (FolderFuzz.check(what, dir, ledger,
-                () -> FolderFuzz.loadWith(what, s, STORIES, new ScalesOption(), dir, "the PEQA scale set "))) {
-            loaded++;
-        } else {
-            refused++;
-        }
+        count(FolderFuzz.check(what, dir, ledger,
+                () -> FolderFuzz.loadWith(what, s, STORIES, new ScalesOption(), dir, "the PEQA scale set ")));
     }
 
     /** The valid scale set: stories260K quantized int4 g32 asym, every block layer but k_proj PEQA, scales nudged. */

@@ -9,25 +9,18 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import jtune.engine.backend.ScalarBackend;
 import jtune.engine.io.Json;
 import jtune.engine.io.LoadedModel;
 import jtune.engine.io.ModelLoader;
 import jtune.engine.io.SafeTensors;
 import jtune.engine.model.LlamaModel;
-import jtune.engine.nn.Session;
 import jtune.engine.nn.WeightTransform;
 import jtune.engine.tensor.DType;
-import jtune.engine.tensor.MemoryLedger;
-import jtune.engine.tensor.MemoryPool;
 import jtune.engine.tensor.QuantFormat;
 import jtune.methods.FolderFuzz;
+import jtune.methods.FolderFuzzCase;
 import jtune.methods.FolderFuzz.Mutation;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Seeded mutations of a valid quantized folder of stories260K (int4 g32 asymmetric, LoRC rank 2 with 8-bit factors,
@@ -37,31 +30,12 @@ import org.junit.jupiter.api.io.TempDir;
  * without a line break) with nothing left in the ledger; any other exception fails the test with the case. The
  * shared parts come from {@link FolderFuzz}.
  */
-class QuantizedFolderFuzzTest {
-    private static final Path STORIES = Path.of("../../shared/data/models/stories260K/stories260K.bin");
+class QuantizedFolderFuzzTest extends FolderFuzzCase {
     private static final List<Object> VALUES = List.of(0L, 1L, 2L, 3L, 4L, 5L, 8L, 16L, 32L, 64L, 128L, 256L, 4096L,
         8192L, -1L, 2147483648L, Long.MAX_VALUE, 1.5, 1e300, -0.0, true, false, "", "int", "nf4", "rtn", "gptq", "nf4 ",
         "F32", "BF16", "F16", "jtune", List.of(), List.of(4L), Map.of(), Map.of("file", "x"));
     private static final String[] FIELDS = {"quant_method", "format_version", "method", "kind", "bits", "group_size",
         "sym", "scale_dtype", "double_quant", "lorc_rank", "lorc_bits", "act_order", "damp_percent", "calibration"};
-
-    @TempDir
-    Path tmp;
-    private final MemoryLedger ledger = new MemoryLedger();
-    private final MemoryPool pool = new MemoryPool(ledger);
-    private final Session s = new Session(new ScalarBackend(), pool);
-    private int loaded;
-    private int refused;
-
-    @BeforeEach
-    void needsStories() {
-        Assumptions.assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin is not in ../../shared/data; skipped");
-    }
-
-    @AfterEach
-    void close() {
-        pool.close();
-    }
 
     @Test
     void everyMutationLoadsAndComputesOrFailsWithOneSentence() throws IOException {
@@ -100,16 +74,11 @@ class QuantizedFolderFuzzTest {
      * in the ledger either way.
      */
     private void check(String what, Path dir) {
-        boolean ok = FolderFuzz.check(what, null, ledger, () -> {
+        count(FolderFuzz.check(what, null, ledger, () -> {
             try (LoadedModel m = ModelLoader.load(s, dir, null, false, WeightTransform.IDENTITY, false)) {
                 FolderFuzz.assertFiniteLogits(what, s, m.model());
             }
-        });
-        if (ok) {
-            loaded++;
-        } else {
-            refused++;
-        }
+        }));
     }
 
     @SuppressWarnings("unchecked")
