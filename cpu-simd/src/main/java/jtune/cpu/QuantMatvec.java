@@ -7,6 +7,7 @@ import static jtune.cpu.Simd.L;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.function.IntConsumer;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
@@ -34,8 +35,8 @@ import jtune.engine.util.WorkerPool;
  * are looked up in the 16-entry code book with lane selects. The columns past the last whole vector go element by element.
  *
  * <p>Four rows of W go through the kernels side by side: one core reading one stream from memory reached about
- * 6 GB/s here, four streams about twice that. Each task takes {@link #TASK_ROWS} rows and runs each group of four
- * for every row of x while the four are in L1. Lane sums are taken in lane order, so results do not depend on the
+ * 6 GB/s here, four streams about twice that. Each thread takes one contiguous run of rows, in blocks of
+ * {@link #TASK_ROWS} rows, and runs each group of four for every row of x while the four are in L1. Lane sums are taken in lane order, so results do not depend on the
  * JIT's state nor on the number of threads.
  */
 final class QuantMatvec {
@@ -73,6 +74,29 @@ final class QuantMatvec {
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
+    /**
+     * The calling thread's copies of the rows of x: as given, permuted for the kernels, and summed per group. Kept
+     * from call to call (a decode step makes hundreds of calls, each of which used to allocate and zero them);
+     * only the first cols, vecCols and groups entries of a row are written and read.
+     */
+    private static final class Inputs {
+        float[][] xr = new float[0][], xp = new float[0][], xsum = new float[0][];
+        final float[] lanes = new float[L];
+
+        Inputs fit(int n, int cols, int sums) {
+            if (xr.length < n || xr[0].length < cols || xsum[0].length < sums) {
+                int c = Math.max(cols, xr.length == 0 ? 0 : xr[0].length);
+                int g = Math.max(sums, xsum.length == 0 ? 0 : xsum[0].length);
+                xr = new float[Math.max(n, xr.length)][c];
+                xp = new float[xr.length][c];
+                xsum = new float[xr.length][g];
+            }
+            return this;
+        }
+    }
+
+    private static final ThreadLocal<Inputs> INPUTS = ThreadLocal.withInitial(Inputs::new);
+
     private QuantMatvec() {
     }
 
@@ -90,15 +114,12 @@ final class QuantMatvec {
         int vecCols = chunks * chunk;
         MemorySegment sx = x.segment(), sy = y.segment();
         long ox = x.offset(), oy = y.offset();
-        float[][] xp = new float[n][], xr = new float[n][], xsum = new float[n][];
+        Inputs in = INPUTS.get().fit(n, w.cols, groups + L);
+        float[][] xp = in.xp, xr = in.xr, xsum = in.xsum;
         for (int t = 0; t < n; t++) {
-            xr[t] = new float[w.cols];
             MemorySegment.copy(sx, ValueLayout.JAVA_FLOAT, (ox + (long) t * w.cols) * Float.BYTES, xr[t], 0, w.cols);
-            xp[t] = permute(xr[t], vecCols, cpl, w.nf4 ? 0 : w.bits);
-            xsum[t] = new float[groups + L];
-            for (int j = 0; j < vecCols; j++) {
-                xsum[t][j / w.width] += xr[t][j];
-            }
+            permute(xr[t], xp[t], vecCols, cpl, w.nf4 ? 0 : w.bits);
+            groupSums(xr[t], xsum[t], vecCols, w.width, groups, in.lanes);
         }
         int[] expand = laneGroups(w.width, cpl, chunk);
         VectorShuffle<Float> shuffle = expand == null ? null : VectorShuffle.fromArray(F, expand, 0);
@@ -128,6 +149,8 @@ final class QuantMatvec {
                         nf4(w.codes, at, chunks, xp[t], sc, so, w.width, shuffle, lanes, out);
                     } else if (w.bits == 3) {
                         int3(w.codes, at, chunks, xp[t], sc, so, w.width, shuffle, spread, spreadBack, lanes, out);
+                    } else if (w.bits == 4) {
+                        int4(w.codes, at, chunks, xp[t], sc, so, w.width, shuffle, lanes, out);
                     } else {
                         integer(w.codes, at, w.bits, chunks, xp[t], sc, so, w.width, shuffle, lanes, out);
                     }
@@ -144,33 +167,59 @@ final class QuantMatvec {
                 }
             }
         };
-        int tasks = Gemm.ceilDiv(w.rows, TASK_ROWS);
-        if (tasks == 1) {
-            task.accept(0);
-        } else {
-            pool.parallelFor(tasks, task);
+        // One contiguous run of blocks per thread: handing out blocks one at a time interleaves the threads' rows,
+        // which streamed 15-20 % slower here (a native version of this kernel: 27-29 GB/s against 32-33).
+        int blocks = Gemm.ceilDiv(w.rows, TASK_ROWS), parts = Math.min(pool.threads(), blocks);
+        pool.parallelFor(parts, p -> {
+            for (int b = (int) ((long) p * blocks / parts), end = (int) ((long) (p + 1) * blocks / parts); b < end; b++) {
+                task.accept(b);
+            }
+        });
+    }
+
+    /**
+     * x reordered for the int-lane layout of codes, into xp: in each chunk of cpl · L elements, {@code xp[s · L + m]
+     * = x[m · cpl + s]}, the element that code s of lane m multiplies. For integer codes ({@code bits} &gt; 0), which
+     * the kernels take in place as q · 2^(bits·s), element s is scaled by 2^-(bits·s) (a multiplication by a power
+     * of two: exact, unless x is below 2^-100 and the product goes subnormal), except the top code of 2-, 4- and 8-bit
+     * lanes, which is shifted down.
+     */
+    private static void permute(float[] x, float[] xp, int vecCols, int cpl, int bits) {
+        int chunk = cpl * L;
+        int[] stride = new int[L];
+        for (int m = 0; m < L; m++) {
+            stride[m] = m * cpl;
+        }
+        for (int s = 0; s < cpl; s++) {
+            int shift = bits == 0 || (bits != 3 && s == cpl - 1) ? 0 : bits * s;
+            FloatVector factor = FloatVector.broadcast(F, Math.scalb(1f, -shift));
+            for (int c0 = 0; c0 < vecCols; c0 += chunk) {
+                FloatVector.fromArray(F, x, c0 + s, stride, 0).mul(factor).intoArray(xp, c0 + s * L);
+            }
         }
     }
 
     /**
-     * x reordered for the int-lane layout of codes: in each chunk of cpl · L elements, {@code xp[s · L + m] =
-     * x[m · cpl + s]}, the element that code s of lane m multiplies. For integer codes ({@code bits} &gt; 0), which
-     * the kernels take in place as q · 2^(bits·s), element s is scaled by 2^-(bits·s) (a power of two: exact, unless
-     * x is below 2^-100 and the product goes subnormal), except the top code of 2-, 4- and 8-bit lanes, which is
-     * shifted down.
+     * {@code sums[g]} = the sum of x over group g's columns below vecCols, for the groups g &lt; groups (0 for a group
+     * wholly past vecCols): in L lanes, which are then added in lane order.
      */
-    private static float[] permute(float[] x, int vecCols, int cpl, int bits) {
-        float[] xp = new float[vecCols];
-        int chunk = cpl * L;
-        for (int c0 = 0; c0 < vecCols; c0 += chunk) {
-            for (int m = 0; m < L; m++) {
-                for (int s = 0; s < cpl; s++) {
-                    int shift = bits == 0 || (bits != 3 && s == cpl - 1) ? 0 : bits * s;
-                    xp[c0 + s * L + m] = Math.scalb(x[c0 + m * cpl + s], -shift);
-                }
+    private static void groupSums(float[] x, float[] sums, int vecCols, int width, int groups, float[] lanes) {
+        int g = 0;
+        for (int j0 = 0; j0 < vecCols; g++) {
+            int j1 = (int) Math.min((long) j0 + width, vecCols), j = j0;
+            FloatVector acc = FloatVector.zero(F);
+            for (; j <= j1 - L; j += L) {
+                acc = acc.add(FloatVector.fromArray(F, x, j));
             }
+            acc.intoArray(lanes, 0);
+            float sum = laneSum(lanes);
+            for (; j < j1; j++) {
+                sum += x[j];
+            }
+            sums[g] = sum;
+            j0 = j1;
         }
-        return xp;
+        Arrays.fill(sums, g, groups, 0f);
     }
 
     /**
@@ -230,6 +279,58 @@ final class QuantMatvec {
             for (int s = 0; s < cpl - 1; s++) {
                 xv = FloatVector.fromArray(F, xp, xo + s * L);
                 int m = mask << (s * bits);
+                a0 = ((FloatVector) v0.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                a1 = ((FloatVector) v1.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a1);
+                a2 = ((FloatVector) v2.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a2);
+                a3 = ((FloatVector) v3.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a3);
+            }
+            int k = c * chunk / width;
+            if (shuffle == null) {
+                t0 = a0.fma(FloatVector.broadcast(F, sc[s0 + k]), t0);
+                t1 = a1.fma(FloatVector.broadcast(F, sc[s1 + k]), t1);
+                t2 = a2.fma(FloatVector.broadcast(F, sc[s2 + k]), t2);
+                t3 = a3.fma(FloatVector.broadcast(F, sc[s3 + k]), t3);
+            } else {
+                t0 = a0.fma(FloatVector.fromArray(F, sc, s0 + k).rearrange(shuffle), t0);
+                t1 = a1.fma(FloatVector.fromArray(F, sc, s1 + k).rearrange(shuffle), t1);
+                t2 = a2.fma(FloatVector.fromArray(F, sc, s2 + k).rearrange(shuffle), t2);
+                t3 = a3.fma(FloatVector.fromArray(F, sc, s3 + k).rearrange(shuffle), t3);
+            }
+        }
+        t0.intoArray(lanes, 0);
+        out[0] = laneSum(lanes);
+        t1.intoArray(lanes, 0);
+        out[1] = laneSum(lanes);
+        t2.intoArray(lanes, 0);
+        out[2] = laneSum(lanes);
+        t3.intoArray(lanes, 0);
+        out[3] = laneSum(lanes);
+    }
+
+    /**
+     * {@link #integer} for 4-bit codes, with the number of in-place steps a constant (7) rather than a parameter.
+     */
+    private static void int4(MemorySegment codes, long[] at, int chunks, float[] xp, float[] sc, int[] so, int width,
+                             VectorShuffle<Float> shuffle, float[] lanes, float[] out) {
+        int chunk = 8 * L;
+        long at0 = at[0], at1 = at[1], at2 = at[2], at3 = at[3];
+        int s0 = so[0], s1 = so[1], s2 = so[2], s3 = so[3];
+        FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F), t2 = FloatVector.zero(F), t3 = FloatVector.zero(F);
+        for (int c = 0; c < chunks; c++) {
+            long o = 4L * L * c;
+            IntVector v0 = IntVector.fromMemorySegment(I, codes, at0 + o, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, codes, at1 + o, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, codes, at2 + o, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, codes, at3 + o, LE);
+            int xo = c * chunk;
+            FloatVector xv = FloatVector.fromArray(F, xp, xo + 7 * L);
+            FloatVector a0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).mul(xv);
+            FloatVector a1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).mul(xv);
+            FloatVector a2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).mul(xv);
+            FloatVector a3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).mul(xv);
+            for (int s = 0; s < 7; s++) {
+                xv = FloatVector.fromArray(F, xp, xo + s * L);
+                int m = 0xf << (s * 4);
                 a0 = ((FloatVector) v0.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a0);
                 a1 = ((FloatVector) v1.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a1);
                 a2 = ((FloatVector) v2.and(m).convert(VectorOperators.I2F, 0)).fma(xv, a2);
@@ -389,13 +490,16 @@ final class QuantMatvec {
 
     /** Σ a[ao + k] · b[k] for k &lt; n, in f32 lanes summed in lane order, then the tail. */
     private static float dot(float[] a, int ao, float[] b, int n, float[] lanes) {
-        FloatVector acc = FloatVector.zero(F);
+        float sum = 0f;
         int k = 0;
-        for (; k <= n - L; k += L) {
-            acc = FloatVector.fromArray(F, a, ao + k).fma(FloatVector.fromArray(F, b, k), acc);
+        if (n >= L) {
+            FloatVector acc = FloatVector.zero(F);
+            for (; k <= n - L; k += L) {
+                acc = FloatVector.fromArray(F, a, ao + k).fma(FloatVector.fromArray(F, b, k), acc);
+            }
+            acc.intoArray(lanes, 0);
+            sum = laneSum(lanes);
         }
-        acc.intoArray(lanes, 0);
-        float sum = laneSum(lanes);
         for (; k < n; k++) {
             sum = Math.fma(a[ao + k], b[k], sum);
         }

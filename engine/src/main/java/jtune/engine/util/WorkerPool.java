@@ -43,6 +43,12 @@ public final class WorkerPool implements AutoCloseable {
         }
     }
 
+    /**
+     * How long a worker spins for the next job before it waits on the monitor: kernels come back to back (a decode
+     * step makes hundreds of calls of a millisecond or less), and waking a waiting thread took longer than that.
+     */
+    private static final long SPIN_NANOS = 100_000;
+
     private static final ThreadLocal<Boolean> INSIDE = ThreadLocal.withInitial(() -> false);
 
     private final int threads;
@@ -51,6 +57,8 @@ public final class WorkerPool implements AutoCloseable {
     private final Object submit = new Object();
     private Job job;
     private long generation;
+    /** {@link #generation}, published for the workers' spin before they wait. */
+    private volatile long published;
     private volatile boolean closed;
 
     /** A pool of {@code threads} threads in all, the caller included ({@code threads - 1} workers). */
@@ -91,6 +99,7 @@ public final class WorkerPool implements AutoCloseable {
             synchronized (signal) {
                 job = j;
                 generation++;
+                published = generation;
                 signal.notifyAll();
             }
             INSIDE.set(true);
@@ -126,6 +135,10 @@ public final class WorkerPool implements AutoCloseable {
         long seen = 0;
         while (true) {
             Job j;
+            long until = System.nanoTime() + SPIN_NANOS;
+            while (published == seen && !closed && System.nanoTime() < until) {
+                Thread.onSpinWait();
+            }
             synchronized (signal) {
                 while (!closed && (generation == seen || job == null)) {
                     try {
