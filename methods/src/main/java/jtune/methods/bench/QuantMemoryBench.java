@@ -4,9 +4,14 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import jtune.engine.backend.Backend;
+import jtune.engine.backend.BackendOptions;
+import jtune.engine.backend.Backends;
 import jtune.engine.backend.ScalarBackend;
+import jtune.engine.model.Generator;
 import jtune.engine.model.LlamaConfig;
 import jtune.engine.model.LlamaModel;
+import jtune.engine.model.Sampling;
 import jtune.engine.model.WeightSource;
 import jtune.engine.nn.Session;
 import jtune.engine.nn.WeightTransform;
@@ -29,8 +34,13 @@ import jtune.methods.quant.QuantizedWeight;
  * scales and zero points, without any f32 weight ever existing for them. Needs about 4.7 GB of memory for int4 g128
  * with f32 scales and zero points. Used by {@code bench/quant-memory}.
  *
- * <p>Arguments: {@code [bits [group [sym|asym [f32|bf16]]]]}, default {@code 4 128 asym f32}. Prints a table; exits
- * 1 when a measured size is not within 3% of its formula.
+ * <p>With a decode count N &gt; 0 it then times decoding on the best CPU backend: greedy generation of N tokens
+ * after a one-token prompt through the whole model and a key/value cache, after a warm-up of 8 tokens, with the f32
+ * embedding and head filled with random values and the norms with ones. It prints tokens per second and the weight
+ * bytes a token reads (the quantized layers, the f32 head and norms, one row of the embedding) per second.
+ *
+ * <p>Arguments: {@code [bits [group [sym|asym [f32|bf16 [decode]]]]]}, default {@code 4 128 asym f32 0}. Prints a
+ * table; exits 1 when a measured size is not within 3% of its formula.
  */
 public final class QuantMemoryBench {
     private static final double TOLERANCE = 0.03;
@@ -43,6 +53,7 @@ public final class QuantMemoryBench {
         int group = args.length > 1 ? Integer.parseInt(args[1]) : 128;
         boolean sym = args.length > 2 && args[2].equals("sym");
         DType scaleType = args.length > 3 && args[3].equals("bf16") ? DType.BF16 : DType.F32;
+        int decode = args.length > 4 ? Integer.parseInt(args[4]) : 0;
         QuantFormat format = QuantFormat.integer(bits, group, sym, scaleType);
         LlamaConfig c = LlamaConfig.llama(4096, 11008, 32, 32, 32, 32000, 2048, false);
 
@@ -50,9 +61,19 @@ public final class QuantMemoryBench {
         SplittableRandom rng = new SplittableRandom(0);
         long[] linear = new long[3];
         try (MemoryPool quantPool = new MemoryPool(quantLedger); MemoryPool densePool = new MemoryPool(denseLedger)) {
-            Session dense = new Session(new ScalarBackend(), densePool);
-            WeightSource source = (s, name, init, category, dims) -> name.startsWith("model.layers.") && dims.length == 2
-                    ? standIn(name, dims) : dense.f32(name, category, dims);
+            Backend backend = decode > 0 ? Backends.select(new BackendOptions("auto", 0, "cpu")).backend()
+                    : new ScalarBackend();
+            Session dense = new Session(backend, densePool);
+            WeightSource source = (s, name, init, category, dims) -> {
+                if (name.startsWith("model.layers.") && dims.length == 2) {
+                    return standIn(name, dims);
+                }
+                Tensor t = dense.f32(name, category, dims);
+                if (decode > 0) {
+                    randomize(t, dims.length == 1, rng);
+                }
+                return t;
+            };
             WeightTransform quantize = (s, layer, base) -> {
                 if (!layer.startsWith("model.layers.")) {
                     return base;
@@ -90,6 +111,10 @@ public final class QuantMemoryBench {
                 System.out.printf(Locale.ROOT, "%.3f bits per quantized weight; the f32 model would take %s%n",
                         8.0 * quantMeasured / params, MemoryLedger.human(4 * (params + 2 * embedding + norms)));
                 System.out.println(ok ? "within 3% of the formula: pass" : "not within 3% of the formula: FAIL");
+                if (decode > 0) {
+                    long perToken = quantMeasured + denseMeasured - 4L * embedding + 4L * c.dim();
+                    decode(dense, model, decode, perToken);
+                }
                 if (!ok) {
                     System.exit(1);
                 }
@@ -102,6 +127,27 @@ public final class QuantMemoryBench {
         System.out.printf(Locale.ROOT, "%-32s %,16d B %,16d B  %.4f (%s)%n", label, measured, formula, ratio,
                 MemoryLedger.human(measured));
         return Math.abs(ratio - 1) <= TOLERANCE;
+    }
+
+    /** Times greedy decoding of {@code steps} tokens after a warm-up, and prints tokens/s and weight GB/s. */
+    private static void decode(Session s, LlamaModel model, int steps, long bytesPerToken) {
+        try (Generator g = new Generator(s, model)) {
+            g.generate(new int[]{1}, 8, Sampling.greedy(), new SplittableRandom(1), new int[0], t -> { });
+            Generator.Result r = g.generate(new int[]{1}, steps, Sampling.greedy(), new SplittableRandom(1), new int[0],
+                    t -> { });
+            double perSecond = r.decodeTokensPerSecond();
+            System.out.printf(Locale.ROOT, "decode on %s: %d tokens after a 1-token prompt, %.2f tokens/s; %s of "
+                            + "weights read a token, %.1f GB/s%n", s.backend().describe(), r.tokens().length, perSecond,
+                    MemoryLedger.human(bytesPerToken), perSecond * bytesPerToken / 1e9);
+        }
+    }
+
+    /** Uniform values in ±0.02, or ones for a vector (the norms' weights). */
+    private static void randomize(Tensor t, boolean ones, SplittableRandom rng) {
+        long n = t.size();
+        for (long i = 0; i < n; i++) {
+            t.segment().setAtIndex(ValueLayout.JAVA_FLOAT, t.offset() + i, ones ? 1f : (float) (rng.nextDouble(-0.02, 0.02)));
+        }
     }
 
     /** An (out, in) f32 view of one zero through zero strides: the dense weight the quantized layer replaces. */
