@@ -169,12 +169,7 @@ final class QuantMatvec {
         };
         // One contiguous run of blocks per thread: handing out blocks one at a time interleaves the threads' rows,
         // which streamed 15-20 % slower here (a native version of this kernel: 27-29 GB/s against 32-33).
-        int blocks = Gemm.ceilDiv(w.rows, TASK_ROWS), parts = Math.min(pool.threads(), blocks);
-        pool.parallelFor(parts, p -> {
-            for (int b = (int) ((long) p * blocks / parts), end = (int) ((long) (p + 1) * blocks / parts); b < end; b++) {
-                task.accept(b);
-            }
-        });
+        pool.parallelRuns(Gemm.ceilDiv(w.rows, TASK_ROWS), task);
     }
 
     /**

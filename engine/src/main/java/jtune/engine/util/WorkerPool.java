@@ -130,6 +130,28 @@ public final class WorkerPool implements AutoCloseable {
         }
     }
 
+    /**
+     * Runs {@code body.accept(i)} for every {@code i} in {@code [0, tasks)} as one contiguous run of tasks per thread
+     * (run p is {@code [p · tasks / runs, (p + 1) · tasks / runs)}), in order within a run. For kernels that stream
+     * a large operand from memory: threads handed tasks in turn interleave their reads, which streamed 15–20 % slower
+     * on this project's 2-core machine. A thread that starts late delays the whole call by as much, since no other
+     * thread takes its tasks over.
+     */
+    public void parallelRuns(int tasks, IntConsumer body) {
+        int runs = Math.min(threads, tasks);
+        if (runs <= 1) {
+            for (int i = 0; i < tasks; i++) {
+                body.accept(i);
+            }
+            return;
+        }
+        parallelFor(runs, p -> {
+            for (int i = (int) ((long) p * tasks / runs), end = (int) ((long) (p + 1) * tasks / runs); i < end; i++) {
+                body.accept(i);
+            }
+        });
+    }
+
     private void loop() {
         INSIDE.set(true);
         long seen = 0;

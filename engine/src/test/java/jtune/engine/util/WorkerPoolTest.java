@@ -31,6 +31,33 @@ class WorkerPoolTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 5})
+    void runsCoverEveryIndexOnceInOneContiguousRunPerThread(int threads) {
+        try (WorkerPool pool = new WorkerPool(threads)) {
+            for (int tasks : new int[]{0, 1, 2, 3, 7, 1000}) {
+                AtomicIntegerArray runs = new AtomicIntegerArray(Math.max(tasks, 1));
+                Thread[] by = new Thread[Math.max(tasks, 1)];
+                pool.parallelRuns(tasks, i -> {
+                    runs.incrementAndGet(i);
+                    by[i] = Thread.currentThread();
+                    // Long enough that every thread takes part: handed out in turn, the indices would interleave.
+                    for (long until = System.nanoTime() + 20_000; System.nanoTime() < until; ) {
+                        Thread.onSpinWait();
+                    }
+                });
+                int changes = 0;
+                for (int i = 0; i < tasks; i++) {
+                    assertThat(runs.get(i)).as("index %d of %d", i, tasks).isEqualTo(1);
+                    changes += i > 0 && by[i] != by[i - 1] ? 1 : 0;
+                }
+                // Each thread's indices are one run: the thread changes at most at the runs' borders.
+                assertThat(changes).as("thread changes over %d tasks", tasks).isLessThanOrEqualTo(Math.max(0,
+                        Math.min(threads, tasks) - 1));
+            }
+        }
+    }
+
     @Test
     void manyShortCallsInARowAllComplete() {
         try (WorkerPool pool = new WorkerPool(3)) {
