@@ -306,8 +306,8 @@ final class QuantMatvec {
      * {@link #integer} for 4-bit codes, with the number of in-place steps a constant (7) rather than a parameter, which
      * C2 unrolls: 4096 × 11008 on one thread went from 9.4 to 17.0 GB/s, 128 × 11008 (in L2) from 11.7 to 17.3. It
      * repeats {@link #integer}'s scale and lane-sum steps on purpose: moving those steps of the four kernels into
-     * shared methods made the 4-bit g32 product 3 times slower (13.8–15.6 against 5.4–5.5 GB/s), the vectors passed
-     * through them no longer being kept in registers.
+     * shared methods made the 4-bit g32 product 3 times slower (13.8–15.6 against 5.4–5.5 GB/s; our reading, not
+     * checked in the compiled code: the vectors passed through them were no longer kept in registers).
      */
     private static void int4(MemorySegment codes, long[] at, int chunks, float[] xp, float[] sc, int[] so, int width,
                              VectorShuffle<Float> shuffle, float[] lanes, float[] out) {
