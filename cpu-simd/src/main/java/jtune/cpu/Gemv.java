@@ -3,13 +3,13 @@ package jtune.cpu;
 import static jtune.cpu.Simd.F;
 import static jtune.cpu.Simd.L;
 import static jtune.cpu.Simd.get;
+import static jtune.cpu.Simd.laneSum;
 import static jtune.cpu.Simd.load;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jtune.engine.backend.Checks;
 import jtune.engine.tensor.Tensor;
 import jtune.engine.util.WorkerPool;
@@ -22,11 +22,12 @@ import jtune.engine.util.WorkerPool;
  * each tile. op(A) is first copied into an array, row by row (it is small).
  *
  * <p>With B stored (N, K) (transB, as a linear layer's weight is), each output is a dot product of an A row with a
- * contiguous B row: four B rows at a time, one f32 accumulator vector each, a lane reduction, then a scalar tail over
- * k. With B stored (K, N), each output row is a sum of B rows scaled by A's elements: four vectors of columns at a
- * time held in registers over all of k, then single vectors, then scalar columns. Every output is computed whole by
- * one task, and the tasks depend on the sizes only (about {@link Chunks#ELEMENTS} elements of B each: part of one
- * product, or several small products of a batch), so the result does not depend on the number of threads.
+ * contiguous B row: four B rows at a time, one f32 accumulator vector each, its lanes added in lane order (not
+ * reduceLanes, whose order changes when C2 compiles it), then a scalar tail over k. With B stored (K, N), each output
+ * row is a sum of B rows scaled by A's elements: four vectors of columns at a time held in registers over all of k,
+ * then single vectors, then scalar columns. Every output is computed whole by one task, and the tasks depend on the
+ * sizes only (about {@link Chunks#ELEMENTS} elements of B each: part of one product, or several small products of a
+ * batch), so the result depends neither on the number of threads nor on how far the JIT has compiled this code.
  */
 final class Gemv {
     /** Most rows of op(A) this path takes. */
@@ -108,7 +109,7 @@ final class Gemv {
 
     /**
      * {@code out[r] = Σ_l a[ao + l] · B[r, l]} for the four B rows r at byte offsets {@code o + r · ldb}: one
-     * accumulator vector per row, a lane reduction each, then the scalar tail.
+     * accumulator vector per row, its lanes added in lane order, then the scalar tail.
      */
     private static void dot4(float[] a, int ao, int k, MemorySegment b, long o, long ldb, float[] out) {
         FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
@@ -122,8 +123,8 @@ final class Gemv {
             s2 = x.fma(load(b, r2 + e), s2);
             s3 = x.fma(load(b, r3 + e), s3);
         }
-        float t0 = s0.reduceLanes(VectorOperators.ADD), t1 = s1.reduceLanes(VectorOperators.ADD);
-        float t2 = s2.reduceLanes(VectorOperators.ADD), t3 = s3.reduceLanes(VectorOperators.ADD);
+        // out (4L floats) holds each sum's lanes in turn before it receives the four sums.
+        float t0 = laneSum(s0, out), t1 = laneSum(s1, out), t2 = laneSum(s2, out), t3 = laneSum(s3, out);
         for (; l < k; l++) {
             float x = a[ao + l];
             long e = 4L * l;
@@ -149,7 +150,7 @@ final class Gemv {
         for (int bound = F.loopBound(k); l < bound; l += L) {
             s0 = FloatVector.fromArray(F, a, ao + l).fma(load(b, o + 4L * l), s0);
         }
-        float t = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        float t = laneSum(s0.add(s1), SCRATCH.get()[1]);
         for (; l < k; l++) {
             t = Math.fma(a[ao + l], get(b, o + 4L * l), t);
         }

@@ -3,6 +3,7 @@ package jtune.cpu;
 import static jtune.cpu.Simd.F;
 import static jtune.cpu.Simd.I;
 import static jtune.cpu.Simd.L;
+import static jtune.cpu.Simd.laneSum;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -503,18 +504,6 @@ final class QuantMatvec {
             sum = Math.fma(a[ao + k], b[k], sum);
         }
         return sum;
-    }
-
-    /**
-     * The lanes of a vector stored in {@code lanes}, added in lane order: reduceLanes(ADD) adds in a tree once C2 has
-     * compiled it and in lane order before, so its result would depend on the JIT's state.
-     */
-    private static float laneSum(float[] lanes) {
-        float s = 0f;
-        for (float v : lanes) {
-            s += v;
-        }
-        return s;
     }
 
     /** Σ_{j ≥ from} dequant(W)[row, j] · x[j], element by element, for the columns past the whole chunks. */

@@ -48,6 +48,25 @@ final class Simd {
     private Simd() {
     }
 
+    /**
+     * The first L entries of {@code lanes} (a vector stored there), added in lane order. reduceLanes(ADD) adds in a
+     * tree once C2 has compiled it and in lane order before, so its result would depend on the JIT's state: the same
+     * product would give one result on its first calls and another once warm.
+     */
+    static float laneSum(float[] lanes) {
+        float s = 0f;
+        for (int i = 0; i < L; i++) {
+            s += lanes[i];
+        }
+        return s;
+    }
+
+    /** The lanes of v added in lane order ({@link #laneSum(float[])}), stored through {@code lanes} (L floats or more). */
+    static float laneSum(FloatVector v, float[] lanes) {
+        v.intoArray(lanes, 0);
+        return laneSum(lanes);
+    }
+
     static FloatVector load(MemorySegment s, long byteOffset) {
         return FloatVector.fromMemorySegment(F, s, byteOffset, ORDER);
     }
