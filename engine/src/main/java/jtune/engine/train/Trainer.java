@@ -133,9 +133,13 @@ public final class Trainer implements AutoCloseable {
         Path metrics = output.runDir() == null ? null : output.runDir().resolve(METRICS);
         if (metrics != null && Files.isRegularFile(metrics)) {
             // Byte for byte: a line that is not UTF-8 (a crash mid-write, a stray edit) is kept or dropped, not fatal.
-            List<String> lines = Files.readAllLines(metrics, StandardCharsets.ISO_8859_1);
+            byte[] bytes = Files.readAllBytes(metrics);
+            List<String> lines = new String(bytes, StandardCharsets.ISO_8859_1).lines().toList();
             List<String> kept = lines.stream().filter(l -> l.isBlank() || stepOf(l) <= step).toList();
-            if (kept.size() < lines.size()) {
+            // A last line without its newline (a crash between the line and its end) would have the next step's
+            // line written onto it, and the file would no longer be JSON lines.
+            boolean unterminated = bytes.length > 0 && bytes[bytes.length - 1] != '\n';
+            if (kept.size() < lines.size() || unterminated) {
                 Path tmp = metrics.resolveSibling(METRICS + ".tmp");
                 Files.write(tmp, kept, StandardCharsets.ISO_8859_1);
                 Files.move(tmp, metrics, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

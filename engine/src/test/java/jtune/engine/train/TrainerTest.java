@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import jtune.engine.backend.ScalarBackend;
@@ -180,6 +181,33 @@ class TrainerTest {
             assertThat(c.trainer.step()).isEqualTo(5);
             // A resume that a command refuses after loading the checkpoint has not touched the log yet.
             assertThat(lossLines(crashDir)).isEqualTo(crashed);
+            c.trainer.run(false);
+        }
+        assertThat(lossLines(crashDir)).isEqualTo(lossLines(straightDir));
+    }
+
+    @Test
+    void aResumeAfterACrashThatCutTheLastNewlineStillLogsJsonLines() throws IOException {
+        Path straightDir = dir.resolve("straight"), crashDir = dir.resolve("crash");
+        try (Setup a = new Setup(straightDir, "adamw", 1, 4, 0)) {
+            a.trainer.run(false);
+        }
+        try (Setup b = new Setup(crashDir, "adamw", 1, 4, 5)) {
+            int[] calls = {0};
+            b.model.afterForward = () -> {
+                if (++calls[0] == 6) {
+                    throw new IllegalStateException("crash in step 6");
+                }
+            };
+            assertThatThrownBy(() -> b.trainer.run(false)).hasMessage("crash in step 6");
+        }
+        // The log ends with step 5's line, the checkpoint's step; the crash took that line's newline with it.
+        Path metrics = crashDir.resolve("metrics.jsonl");
+        byte[] bytes = Files.readAllBytes(metrics);
+        assertThat(bytes[bytes.length - 1]).isEqualTo((byte) '\n');
+        Files.write(metrics, Arrays.copyOf(bytes, bytes.length - 1));
+        try (Setup c = new Setup(crashDir, "adamw", 1, 4, 5)) {
+            c.trainer.resume(crashDir.resolve(Checkpoint.FILE));
             c.trainer.run(false);
         }
         assertThat(lossLines(crashDir)).isEqualTo(lossLines(straightDir));
