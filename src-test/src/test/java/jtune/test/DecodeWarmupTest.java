@@ -31,12 +31,7 @@ class DecodeWarmupTest {
             int k = 1000, n = 64;
             Tensor a = random(pool, "a", 1, 1, k), b = random(pool, "b", 2, n, k);
             Tensor c = pool.allocate("c", DType.F32, Category.WORKSPACE, 1, n);
-            be.matmul(a, false, b, true, c, 1f, 0f);
-            float[] first = c.toFloatArray();
-            for (int call = 0; call < CALLS; call++) {
-                be.matmul(a, false, b, true, c, 1f, 0f);
-                assertThat(c.toFloatArray()).as("call %d", call).containsExactly(first);
-            }
+            assertSameColdAndWarm(() -> be.matmul(a, false, b, true, c, 1f, 0f), c);
         }
     }
 
@@ -53,12 +48,17 @@ class DecodeWarmupTest {
             fill(w.scales(), () -> r.nextDouble(0.001, 0.01));
             fill(w.zeros(), () -> r.nextInt(16));
             Tensor x = random(pool, "x", 4, 1, k), y = pool.allocate("y", DType.F32, Category.WORKSPACE, 1, n);
-            be.quantMatmul(x, w, y, 1f, 0f);
-            float[] first = y.toFloatArray();
-            for (int call = 0; call < CALLS; call++) {
-                be.quantMatmul(x, w, y, 1f, 0f);
-                assertThat(y.toFloatArray()).as("call %d", call).containsExactly(first);
-            }
+            assertSameColdAndWarm(() -> be.quantMatmul(x, w, y, 1f, 0f), y);
+        }
+    }
+
+    /** Runs {@code product} once, then {@link #CALLS} more times, each of which must leave out as the first did. */
+    private static void assertSameColdAndWarm(Runnable product, Tensor out) {
+        product.run();
+        float[] first = out.toFloatArray();
+        for (int call = 0; call < CALLS; call++) {
+            product.run();
+            assertThat(out.toFloatArray()).as("call %d", call).containsExactly(first);
         }
     }
 

@@ -158,21 +158,29 @@ class TrainerTest {
         assertThat(lossLines(splitDir)).isEqualTo(lossLines(straightDir));
     }
 
-    @Test
-    void aResumeAfterACrashLogsEachStepOnce() throws IOException {
-        Path straightDir = dir.resolve("straight"), crashDir = dir.resolve("crash");
+    /**
+     * A straight run (evaluations every 4 steps) into straightDir, and the same run with checkpoints every 5 steps into
+     * crashDir, crashed in the forward of step {@code crashStep}.
+     */
+    private void straightAndCrashedRuns(Path straightDir, Path crashDir, int crashStep) throws IOException {
         try (Setup a = new Setup(straightDir, "adamw", 1, 4, 0)) {
             a.trainer.run(false);
         }
         try (Setup b = new Setup(crashDir, "adamw", 1, 4, 5)) {
             int[] calls = {0};
             b.model.afterForward = () -> {
-                if (++calls[0] == 9) {
-                    throw new IllegalStateException("crash in step 9");
+                if (++calls[0] == crashStep) {
+                    throw new IllegalStateException("crash in step " + crashStep);
                 }
             };
-            assertThatThrownBy(() -> b.trainer.run(false)).hasMessage("crash in step 9");
+            assertThatThrownBy(() -> b.trainer.run(false)).hasMessage("crash in step " + crashStep);
         }
+    }
+
+    @Test
+    void aResumeAfterACrashLogsEachStepOnce() throws IOException {
+        Path straightDir = dir.resolve("straight"), crashDir = dir.resolve("crash");
+        straightAndCrashedRuns(straightDir, crashDir, 9);
         // Steps 1..8 and the evaluations at 4 and 8 were logged; the checkpoint is that of step 5.
         assertThat(lossLines(crashDir)).hasSize(10);
         List<Map<String, Object>> crashed = lossLines(crashDir);
@@ -189,18 +197,7 @@ class TrainerTest {
     @Test
     void aResumeAfterACrashThatCutTheLastNewlineStillLogsJsonLines() throws IOException {
         Path straightDir = dir.resolve("straight"), crashDir = dir.resolve("crash");
-        try (Setup a = new Setup(straightDir, "adamw", 1, 4, 0)) {
-            a.trainer.run(false);
-        }
-        try (Setup b = new Setup(crashDir, "adamw", 1, 4, 5)) {
-            int[] calls = {0};
-            b.model.afterForward = () -> {
-                if (++calls[0] == 6) {
-                    throw new IllegalStateException("crash in step 6");
-                }
-            };
-            assertThatThrownBy(() -> b.trainer.run(false)).hasMessage("crash in step 6");
-        }
+        straightAndCrashedRuns(straightDir, crashDir, 6);
         // The log ends with step 5's line, the checkpoint's step; the crash took that line's newline with it.
         Path metrics = crashDir.resolve("metrics.jsonl");
         byte[] bytes = Files.readAllBytes(metrics);

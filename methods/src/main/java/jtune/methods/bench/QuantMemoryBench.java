@@ -60,9 +60,9 @@ public final class QuantMemoryBench {
         MemoryLedger quantLedger = new MemoryLedger(), denseLedger = new MemoryLedger();
         SplittableRandom rng = new SplittableRandom(0);
         long[] linear = new long[3];
-        try (MemoryPool quantPool = new MemoryPool(quantLedger); MemoryPool densePool = new MemoryPool(denseLedger)) {
-            Backend backend = decode > 0 ? Backends.select(new BackendOptions("auto", 0, "cpu")).backend()
-                    : new ScalarBackend();
+        try (Backend backend = decode > 0 ? Backends.select(new BackendOptions("auto", 0, "cpu")).backend()
+                : new ScalarBackend();
+             MemoryPool quantPool = new MemoryPool(quantLedger); MemoryPool densePool = new MemoryPool(denseLedger)) {
             Session dense = new Session(backend, densePool);
             WeightSource source = (s, name, init, category, dims) -> {
                 if (name.startsWith("model.layers.") && dims.length == 2) {
