@@ -207,8 +207,7 @@ final class QuantMatvec {
             for (; j <= j1 - L; j += L) {
                 acc = acc.add(FloatVector.fromArray(F, x, j));
             }
-            acc.intoArray(lanes, 0);
-            float sum = laneSum(lanes);
+            float sum = laneSum(acc, lanes);
             for (; j < j1; j++) {
                 sum += x[j];
             }
@@ -293,14 +292,10 @@ final class QuantMatvec {
                 t3 = a3.fma(FloatVector.fromArray(F, sc, s3 + k).rearrange(shuffle), t3);
             }
         }
-        t0.intoArray(lanes, 0);
-        out[0] = laneSum(lanes);
-        t1.intoArray(lanes, 0);
-        out[1] = laneSum(lanes);
-        t2.intoArray(lanes, 0);
-        out[2] = laneSum(lanes);
-        t3.intoArray(lanes, 0);
-        out[3] = laneSum(lanes);
+        out[0] = laneSum(t0, lanes);
+        out[1] = laneSum(t1, lanes);
+        out[2] = laneSum(t2, lanes);
+        out[3] = laneSum(t3, lanes);
     }
 
     /**
@@ -349,14 +344,10 @@ final class QuantMatvec {
                 t3 = a3.fma(FloatVector.fromArray(F, sc, s3 + k).rearrange(shuffle), t3);
             }
         }
-        t0.intoArray(lanes, 0);
-        out[0] = laneSum(lanes);
-        t1.intoArray(lanes, 0);
-        out[1] = laneSum(lanes);
-        t2.intoArray(lanes, 0);
-        out[2] = laneSum(lanes);
-        t3.intoArray(lanes, 0);
-        out[3] = laneSum(lanes);
+        out[0] = laneSum(t0, lanes);
+        out[1] = laneSum(t1, lanes);
+        out[2] = laneSum(t2, lanes);
+        out[3] = laneSum(t3, lanes);
     }
 
     /**
@@ -404,14 +395,10 @@ final class QuantMatvec {
                 t3 = a3.fma(FloatVector.fromArray(F, sc, s3 + k).rearrange(shuffle), t3);
             }
         }
-        t0.intoArray(lanes, 0);
-        out[0] = laneSum(lanes);
-        t1.intoArray(lanes, 0);
-        out[1] = laneSum(lanes);
-        t2.intoArray(lanes, 0);
-        out[2] = laneSum(lanes);
-        t3.intoArray(lanes, 0);
-        out[3] = laneSum(lanes);
+        out[0] = laneSum(t0, lanes);
+        out[1] = laneSum(t1, lanes);
+        out[2] = laneSum(t2, lanes);
+        out[3] = laneSum(t3, lanes);
     }
 
     /**
@@ -478,14 +465,10 @@ final class QuantMatvec {
                 t3 = a3.fma(FloatVector.fromArray(F, sc, s3 + k).rearrange(shuffle), t3);
             }
         }
-        t0.intoArray(lanes, 0);
-        out[0] = laneSum(lanes);
-        t1.intoArray(lanes, 0);
-        out[1] = laneSum(lanes);
-        t2.intoArray(lanes, 0);
-        out[2] = laneSum(lanes);
-        t3.intoArray(lanes, 0);
-        out[3] = laneSum(lanes);
+        out[0] = laneSum(t0, lanes);
+        out[1] = laneSum(t1, lanes);
+        out[2] = laneSum(t2, lanes);
+        out[3] = laneSum(t3, lanes);
     }
 
     /** Σ a[ao + k] · b[k] for k &lt; n, in f32 lanes summed in lane order, then the tail. */
@@ -497,8 +480,7 @@ final class QuantMatvec {
             for (; k <= n - L; k += L) {
                 acc = FloatVector.fromArray(F, a, ao + k).fma(FloatVector.fromArray(F, b, k), acc);
             }
-            acc.intoArray(lanes, 0);
-            sum = laneSum(lanes);
+            sum = laneSum(acc, lanes);
         }
         for (; k < n; k++) {
             sum = Math.fma(a[ao + k], b[k], sum);
